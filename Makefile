@@ -1,0 +1,51 @@
+# The two commands of the README: `make run` and `make test`. Both build .venv on first use.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.recsae-installed
+export TQDM_DISABLE ?= 1
+
+.PHONY: run test lint notebooks bench bench-quick lock clean help
+
+help:
+	@echo "make run        download ML-100K if needed, execute every notebook into build/"
+	@echo "make test       ruff + the whole pytest suite (unit, nbval, papermill smoke runs)"
+	@echo "make notebooks  maintainers: re-execute notebooks/ in place (refresh committed outputs)"
+	@echo "make bench      speed/memory benchmarks -> docs/benchmarks.md"
+	@echo "make lock       regenerate requirements.lock from the current venv"
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	# A `python3` kernel inside the venv, so Jupyter, papermill and nbval run this environment.
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (recsae)" >/dev/null
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/python -m recsae.runner run
+
+notebooks: $(STAMP)
+	$(BIN)/python -m recsae.runner refresh
+
+lint: $(STAMP)
+	$(BIN)/ruff check recsae tests bench
+
+# Unit tests, papermill smoke runs, and nbval over the committed notebook outputs.
+test: lint
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
+
+lock: $(STAMP)
+	head -n 3 requirements.lock > requirements.lock.new
+	$(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/' >> requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf build

@@ -1,0 +1,68 @@
+"""Notebook checks that go beyond nbval: the kernel, papermill smoke runs and their metrics.
+
+nbval (committed outputs) runs from `make test` over notebooks/*.ipynb. Here each notebook is
+executed headless with reduced parameters through the same runner as `make run`, and the
+metrics it records are asserted against tight tolerances.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from recsae import runner
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = runner.list_notebooks()
+
+pytestmark = pytest.mark.notebooks
+
+
+def test_python3_kernel_is_this_environment():
+    """`jupyter lab` from the README environment must run notebooks with recsae importable."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    executable = spec.argv[0]
+    assert executable in {"python", sys.executable} or (
+        Path(executable).resolve() == Path(sys.executable).resolve()), spec.argv
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_structure(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.kernelspec.name == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be `parameters`"
+    assert all("parameters" not in c.metadata.get("tags", []) for c in code[1:])
+    for cell in code:
+        assert cell.outputs or not cell.source.strip() or cell.execution_count, (
+            f"{path.name}: committed notebooks carry the outputs of a real run")
+        assert not any(o.output_type == "error" for o in cell.outputs), path.name
+        assert "/work/" not in cell.source and "C:\\\\" not in cell.source, "no absolute paths"
+    source = ROOT / "notebooks" / "src" / f"{path.stem}.py"
+    assert source.is_file(), f"{path.name} has no reviewed source in notebooks/src/"
+
+
+def run_notebook(tmp_path: Path, prefix: str, **parameters) -> dict:
+    """Execute one notebook with the runner; returns the metrics it recorded."""
+    args = ["run", prefix, "--output-dir", str(tmp_path)]
+    for name, value in parameters.items():
+        args += ["-p", name, json.dumps(value)]
+    assert runner.main(args) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    (stem,) = metrics
+    return metrics[stem]
+
+
+def test_01_data(tmp_path):
+    m = run_notebook(tmp_path, "01")
+    assert (m["n_ratings"], m["n_users"], m["n_items"]) == (100_000, 943, 1682)
+    assert (m["u1_train_ratings"], m["u1_test_ratings"], m["u1_test_users"]) == (80_000, 20_000, 459)
+    assert m["u1_global_mean_rmse"] == pytest.approx(1.154, abs=0.0005)
+    assert m["mean_rating"] == pytest.approx(3.530, abs=0.0005)
+    assert m["ml100k_ids_missing_in_ml1m"] == 45
