@@ -29,7 +29,7 @@ notebooks: $(STAMP)
 	$(BIN)/python -m recsae.runner refresh
 
 lint: $(STAMP)
-	$(BIN)/ruff check recsae tests bench
+	$(BIN)/ruff check .
 
 # Unit tests, papermill smoke runs, and nbval over the committed notebook outputs.
 test: lint
