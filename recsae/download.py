@@ -30,7 +30,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
 DATA_DIR_ENV = "RECSAE_DATA_DIR"

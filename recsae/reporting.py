@@ -24,8 +24,7 @@ def format_value(value: float | int, digits: int = 3) -> str:
     return f"{float(value):.{digits}f}"
 
 
-def record_metrics(metrics: Mapping[str, float | int], digits: int = 3,
-                   echo: bool = True) -> dict[str, float | int]:
+def record_metrics(metrics: Mapping[str, float | int], digits: int = 3, echo: bool = True) -> None:
     """Print ``metrics`` rounded to ``digits`` and append them to the run's metrics file.
 
     Args:
@@ -33,8 +32,7 @@ def record_metrics(metrics: Mapping[str, float | int], digits: int = 3,
         digits: decimals kept, in print and in the file.
         echo: print one ``name: value`` line per metric.
 
-    Returns:
-        The rounded metrics.
+    Returns None, so a notebook cell ending with this call shows only the printed lines.
     """
     rounded: dict[str, float | int] = {}
     for name, value in metrics.items():
@@ -52,7 +50,6 @@ def record_metrics(metrics: Mapping[str, float | int], digits: int = 3,
     path = os.environ.get(METRICS_PATH_ENV)
     if path:
         _merge_json(Path(path), rounded)
-    return rounded
 
 
 def _merge_json(path: Path, new: Mapping[str, float | int]) -> None:

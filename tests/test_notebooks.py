@@ -66,3 +66,17 @@ def test_01_data(tmp_path):
     assert m["u1_global_mean_rmse"] == pytest.approx(1.154, abs=0.0005)
     assert m["mean_rating"] == pytest.approx(3.530, abs=0.0005)
     assert m["ml100k_ids_missing_in_ml1m"] == 45
+
+
+def test_02_genres_and_attributes(tmp_path):
+    m = run_notebook(tmp_path, "02")
+    assert (m["n_genres_as_published"], m["n_genres_corrected"]) == (18, 19)
+    assert m["ml100k_ids_missing_in_ml1m"] == 45
+    assert m["movies_with_true_genre_vector_as_published"] == 107
+    assert m["users_with_wrong_gender_as_published"] == 386
+
+
+def test_03_user_matrix(tmp_path):
+    m = run_notebook(tmp_path, "03")
+    assert (m["as_published.n_columns"], m["corrected.n_columns"]) == (1682 + 18 + 4, 1682 + 19 + 24)
+    assert (m["users_with_test_ratings"], m["users_with_nonzero_test_row"]) == (459, 943)
