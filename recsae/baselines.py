@@ -1,0 +1,253 @@
+"""Rating-prediction baselines: global mean, user+item biases, popularity, biased MF.
+
+Every model has the same small contract:
+
+* ``fit(train) -> self`` with ``train`` a ratings frame (``user_id, item_id, rating``);
+* ``predict(user_ids, item_ids) -> np.ndarray`` ``[n]`` float64, one score per pair.
+
+Unknown ids are handled on purpose, never by a KeyError: an id absent from the training
+frame contributes nothing of its own, so the model falls back to what it knows (details in
+each class). :func:`evaluate_rating_model` gives RMSE and MAE of the predictions clipped to
+the rating scale, and :func:`split_ratings` carves a seeded validation set from a training
+frame, so hyper-parameters are never chosen on a test file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+
+RATING_MIN, RATING_MAX = 1.0, 5.0
+
+
+class RatingModel(Protocol):
+    """What :func:`evaluate_rating_model` needs."""
+
+    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray: ...
+
+
+def split_ratings(ratings: pd.DataFrame, valid_frac: float = 0.1,
+                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded random split of a ratings frame into ``(train, valid)``.
+
+    ``valid`` holds ``round(valid_frac * len(ratings))`` ratings drawn uniformly (the same
+    protocol as the ML-100K ``u1..u5`` folds). Use it on ``u1.base`` to tune, never on
+    ``u1.test``.
+    """
+    if not 0 < valid_frac < 1:
+        raise ValueError(f"valid_frac must be in (0, 1), not {valid_frac}.")
+    rng = np.random.default_rng(seed)
+    is_valid = np.zeros(len(ratings), dtype=bool)
+    is_valid[rng.permutation(len(ratings))[: round(valid_frac * len(ratings))]] = True
+    return (ratings[~is_valid].reset_index(drop=True), ratings[is_valid].reset_index(drop=True))
+
+
+def evaluate_rating_model(model: RatingModel, test: pd.DataFrame) -> dict[str, float]:
+    """RMSE and MAE of ``model``'s predictions on ``test``, clipped to [1, 5] first.
+
+    Returns:
+        ``{"rmse": ..., "mae": ..., "n": number of test ratings}``.
+    """
+    pred = np.clip(model.predict(test["user_id"].to_numpy(), test["item_id"].to_numpy()),
+                   RATING_MIN, RATING_MAX)
+    err = pred - test["rating"].to_numpy(dtype=np.float64)
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
+            "n": len(err)}
+
+
+def score_matrix(model: RatingModel, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+    """``[n_users, n_items]`` scores of every (user, item) pair, for :mod:`recsae.ranking`."""
+    user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
+    users = np.repeat(user_ids, len(item_ids))
+    items = np.tile(item_ids, len(user_ids))
+    return model.predict(users, items).reshape(len(user_ids), len(item_ids))
+
+
+def _positions(index: pd.Index, ids: np.ndarray) -> np.ndarray:
+    """Row of each id in ``index``; -1 for an id never seen in training."""
+    return index.get_indexer(np.asarray(ids))
+
+
+def _lookup(values: np.ndarray, positions: np.ndarray, default: float = 0.0) -> np.ndarray:
+    """``values[positions]`` with ``default`` where the position is -1 (unknown id)."""
+    return np.where(positions >= 0, values[np.maximum(positions, 0)], default)
+
+
+class GlobalMean:
+    """Predicts the mean training rating for every pair (known or not)."""
+
+    def fit(self, train: pd.DataFrame) -> GlobalMean:
+        """Store the mean of ``train["rating"]``."""
+        self.mean_ = float(train["rating"].mean())
+        return self
+
+    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """``[n]`` copies of the global mean."""
+        return np.full(len(np.asarray(user_ids)), self.mean_, dtype=np.float64)
+
+
+class BiasModel:
+    """``r(u, i) = mu + b_u + b_i`` with L2-regularised biases (Koren 2010, section 2.1).
+
+    Fitted by alternating closed-form least squares, as Surprise's ``BaselineOnly`` with
+    ``method="als"`` (same defaults): each round first sets every user bias given the item
+    biases, ``b_u = sum_{i in R(u)} (r_ui - mu - b_i) / (reg_user + |R(u)|)``, then every
+    item bias given the user biases, ``b_i = sum_{u in R(i)} (r_ui - mu - b_u) /
+    (reg_item + |R(i)|)``. An unknown user or item gets bias 0, so an unknown pair gets
+    ``mu``.
+    """
+
+    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_iter: int = 10):
+        self.reg_user, self.reg_item, self.n_iter = reg_user, reg_item, n_iter
+
+    def fit(self, train: pd.DataFrame) -> BiasModel:
+        """Estimate ``mu``, ``user_bias_`` ``[n_users]`` and ``item_bias_`` ``[n_items]``."""
+        users, u = np.unique(train["user_id"].to_numpy(), return_inverse=True)
+        items, i = np.unique(train["item_id"].to_numpy(), return_inverse=True)
+        r = train["rating"].to_numpy(dtype=np.float64)
+        self.users_, self.items_ = pd.Index(users), pd.Index(items)
+        self.mean_ = float(r.mean())
+        n_u = np.bincount(u, minlength=len(users))
+        n_i = np.bincount(i, minlength=len(items))
+        b_u, b_i = np.zeros(len(users)), np.zeros(len(items))
+        for _ in range(self.n_iter):
+            b_u = np.bincount(u, r - self.mean_ - b_i[i], len(users)) / (self.reg_user + n_u)
+            b_i = np.bincount(i, r - self.mean_ - b_u[u], len(items)) / (self.reg_item + n_i)
+        self.user_bias_, self.item_bias_ = b_u, b_i
+        return self
+
+    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """``[n]`` predictions ``mu + b_u + b_i`` (unclipped)."""
+        return (self.mean_ + _lookup(self.user_bias_, _positions(self.users_, user_ids))
+                + _lookup(self.item_bias_, _positions(self.items_, item_ids)))
+
+
+class Popularity:
+    """Item popularity, a ranking baseline that ignores the user.
+
+    ``score="count"``: the number of training ratings of the item (unknown item: 0).
+    ``score="mean"``: the item's mean rating shrunk towards the global mean ``mu`` by
+    ``shrinkage`` pseudo-ratings, ``(sum_r + shrinkage * mu) / (n + shrinkage)`` (unknown
+    item: ``mu``); only this variant is on the rating scale.
+    """
+
+    def __init__(self, score: str = "count", shrinkage: float = 10.0):
+        if score not in {"count", "mean"}:
+            raise ValueError(f"score must be 'count' or 'mean', not {score!r}.")
+        self.score, self.shrinkage = score, shrinkage
+
+    def fit(self, train: pd.DataFrame) -> Popularity:
+        """Count (and sum) the ratings of every item."""
+        stats = train.groupby("item_id")["rating"].agg(["count", "sum"])
+        self.items_ = pd.Index(stats.index.to_numpy())
+        self.mean_ = float(train["rating"].mean())
+        count = stats["count"].to_numpy(dtype=np.float64)
+        if self.score == "count":
+            self.item_score_, self.default_ = count, 0.0
+        else:
+            total = stats["sum"].to_numpy(dtype=np.float64)
+            self.item_score_ = (total + self.shrinkage * self.mean_) / (count + self.shrinkage)
+            self.default_ = self.mean_
+        return self
+
+    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """``[n]`` item scores; ``user_ids`` only fixes the length."""
+        if len(np.asarray(user_ids)) != len(np.asarray(item_ids)):
+            raise ValueError("user_ids and item_ids must have the same length.")
+        return _lookup(self.item_score_, _positions(self.items_, item_ids), self.default_)
+
+
+@dataclass
+class MFConfig:
+    """Hyper-parameters of :class:`BiasedMF` (defaults: Surprise's ``SVD``)."""
+
+    n_factors: int = 100
+    n_epochs: int = 20
+    lr: float = 0.005
+    reg: float = 0.02
+    init_std: float = 0.1
+    batch_size: int = 256
+    seed: int = 0
+
+
+class BiasedMF:
+    """Biased matrix factorisation ``r(u, i) = mu + b_u + b_i + p_u . q_i`` (Funk SVD).
+
+    Trained like Surprise's ``SVD``: SGD on the squared error with L2 weight ``reg`` on
+    ``b_u, b_i, p_u, q_i``, one pass per epoch over the ratings in a seeded random order.
+    The per-rating updates are vectorised over minibatches of ``batch_size`` ratings (each
+    rating's update is computed at the batch's starting parameters and summed with
+    ``index_add_``); ``batch_size=1`` is exactly Surprise's loop. Deterministic on CPU for a
+    given seed. Unknown users/items get zero bias and factors, so an unknown user still gets
+    ``mu + b_i`` and an unknown pair ``mu``.
+    """
+
+    def __init__(self, config: MFConfig | None = None, device: torch.device | str = "cpu"):
+        self.config = config or MFConfig()
+        self.device = torch.device(device)
+
+    def fit(self, train: pd.DataFrame) -> BiasedMF:
+        """Run ``config.n_epochs`` SGD epochs; ``self.history_`` holds each epoch's train RMSE."""
+        cfg = self.config
+        users, u = np.unique(train["user_id"].to_numpy(), return_inverse=True)
+        items, i = np.unique(train["item_id"].to_numpy(), return_inverse=True)
+        self.users_, self.items_ = pd.Index(users), pd.Index(items)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        dev = self.device
+        u_t = torch.as_tensor(u, device=dev)
+        i_t = torch.as_tensor(i, device=dev)
+        r_t = torch.as_tensor(train["rating"].to_numpy(dtype=np.float32), device=dev)
+        self.mean_ = float(r_t.mean())
+        # Drawn on the CPU generator, then moved, so the init does not depend on the device.
+        p = (torch.randn(len(users), cfg.n_factors, generator=gen) * cfg.init_std).to(dev)
+        q = (torch.randn(len(items), cfg.n_factors, generator=gen) * cfg.init_std).to(dev)
+        b_u = torch.zeros(len(users), device=dev)
+        b_i = torch.zeros(len(items), device=dev)
+        history = []
+        n_threads = torch.get_num_threads()
+        if dev.type == "cpu":
+            # Minibatch ops are tiny: extra intra-op threads only add overhead (2x slower on
+            # 2 cores, far worse on a busy machine). Restored below.
+            torch.set_num_threads(1)
+        try:
+            self._run_epochs(cfg, gen, u_t, i_t, r_t, p, q, b_u, b_i, history)
+        finally:
+            torch.set_num_threads(n_threads)
+        self.history_ = pd.DataFrame({"epoch": np.arange(1, cfg.n_epochs + 1),
+                                      "train_rmse": history})
+        self.user_bias_, self.item_bias_ = b_u.cpu().numpy(), b_i.cpu().numpy()
+        self.user_factors_, self.item_factors_ = p.cpu().numpy(), q.cpu().numpy()
+        return self
+
+    def _run_epochs(self, cfg: MFConfig, gen: torch.Generator, u_t: torch.Tensor,
+                    i_t: torch.Tensor, r_t: torch.Tensor, p: torch.Tensor, q: torch.Tensor,
+                    b_u: torch.Tensor, b_i: torch.Tensor, history: list[float]) -> None:
+        """The SGD epochs, updating ``p, q, b_u, b_i`` in place and appending train RMSEs."""
+        dev = self.device
+        for _ in range(cfg.n_epochs):
+            order = torch.randperm(len(r_t), generator=gen).to(dev)
+            sse = 0.0
+            for start in range(0, len(order), cfg.batch_size):
+                idx = order[start:start + cfg.batch_size]
+                bu, bi, r = u_t[idx], i_t[idx], r_t[idx]
+                pu, qi = p[bu], q[bi]
+                err = r - (self.mean_ + b_u[bu] + b_i[bi] + (pu * qi).sum(1))
+                sse += float((err**2).sum())
+                # Surprise's updates: x += lr * (err * d(pred)/dx - reg * x).
+                b_u.index_add_(0, bu, cfg.lr * (err - cfg.reg * b_u[bu]))
+                b_i.index_add_(0, bi, cfg.lr * (err - cfg.reg * b_i[bi]))
+                p.index_add_(0, bu, cfg.lr * (err[:, None] * qi - cfg.reg * pu))
+                q.index_add_(0, bi, cfg.lr * (err[:, None] * pu - cfg.reg * qi))
+            history.append(float(np.sqrt(sse / len(r_t))))
+
+    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """``[n]`` predictions (unclipped), float64."""
+        pu, pi = _positions(self.users_, user_ids), _positions(self.items_, item_ids)
+        p = np.where((pu >= 0)[:, None], self.user_factors_[np.maximum(pu, 0)], 0.0)
+        q = np.where((pi >= 0)[:, None], self.item_factors_[np.maximum(pi, 0)], 0.0)
+        return (self.mean_ + _lookup(self.user_bias_, pu) + _lookup(self.item_bias_, pi)
+                + (p * q).sum(axis=1)).astype(np.float64)

@@ -1,0 +1,131 @@
+"""Rating baselines: hand-computed fixtures, unknown ids, and reference RMSEs on ML-100K u1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsae.baselines import (
+    BiasedMF,
+    BiasModel,
+    GlobalMean,
+    MFConfig,
+    Popularity,
+    evaluate_rating_model,
+    score_matrix,
+    split_ratings,
+)
+from recsae.data import load_split
+from recsae.ranking import evaluate_ranking, ranking_masks
+
+# Two users, two items, three ratings; mu = 4.
+TINY = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 20, 10], "rating": [5, 4, 3]})
+
+
+@pytest.fixture(scope="module")
+def u1(shared_data) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return load_split(1)
+
+
+def test_global_mean():
+    model = GlobalMean().fit(TINY)
+    np.testing.assert_allclose(model.predict(np.array([1, 99]), np.array([10, 99])), [4.0, 4.0])
+
+
+def test_bias_model_one_round_by_hand():
+    model = BiasModel(reg_user=1.0, reg_item=1.0, n_iter=1).fit(TINY)
+    # Users first (item biases 0): b_1 = ((5-4) + (4-4)) / (1+2) = 1/3, b_2 = (3-4) / (1+1) = -1/2.
+    np.testing.assert_allclose(model.user_bias_, [1 / 3, -1 / 2])
+    # Then items: b_10 = ((5-4-1/3) + (3-4+1/2)) / (1+2) = 1/18, b_20 = (4-4-1/3) / (1+1) = -1/6.
+    np.testing.assert_allclose(model.item_bias_, [1 / 18, -1 / 6])
+    pred = model.predict(np.array([1, 2, 3, 3]), np.array([10, 20, 10, 30]))
+    # (1,10), (2,20), unknown user on item 10 -> mu + b_10, unknown pair -> mu.
+    np.testing.assert_allclose(pred, [4 + 1 / 3 + 1 / 18, 4 - 1 / 2 - 1 / 6, 4 + 1 / 18, 4.0])
+
+
+def test_bias_model_without_regularisation_fits_a_consistent_frame_exactly():
+    model = BiasModel(reg_user=0.0, reg_item=0.0, n_iter=200).fit(TINY)
+    pred = model.predict(TINY["user_id"].to_numpy(), TINY["item_id"].to_numpy())
+    np.testing.assert_allclose(pred, TINY["rating"], atol=1e-6)
+
+
+def test_popularity_count_and_shrunk_mean():
+    count = Popularity("count").fit(TINY)
+    np.testing.assert_array_equal(count.predict(np.zeros(3), np.array([10, 20, 99])), [2, 1, 0])
+    frame = pd.DataFrame({"user_id": [1, 2, 1], "item_id": [10, 10, 20], "rating": [5, 5, 2]})
+    mean = Popularity("mean", shrinkage=2.0).fit(frame)
+    # mu = 4; item 10: (10 + 8) / 4 = 4.5; item 20: (2 + 8) / 3 = 10/3.
+    np.testing.assert_allclose(mean.predict(np.zeros(3), np.array([10, 20, 99])),
+                               [4.5, 10 / 3, 4.0])
+    with pytest.raises(ValueError, match="score must be"):
+        Popularity("median")
+
+
+def test_evaluate_rating_model_clips_to_the_rating_scale():
+    class Fixed:
+        def predict(self, user_ids, item_ids):
+            return np.array([6.0, 0.0])
+
+    test = pd.DataFrame({"user_id": [1, 1], "item_id": [1, 2], "rating": [4, 1]})
+    # clipped to [5, 1]: errors 1 and 0.
+    assert evaluate_rating_model(Fixed(), test) == pytest.approx(
+        {"rmse": np.sqrt(0.5), "mae": 0.5, "n": 2})
+
+
+def test_split_ratings_is_seeded_and_disjoint():
+    frame = pd.DataFrame({"user_id": np.arange(100), "item_id": 1, "rating": 3})
+    train, valid = split_ratings(frame, 0.1, seed=3)
+    assert len(valid) == 10 and len(train) == 90
+    assert set(train["user_id"]).isdisjoint(valid["user_id"])
+    assert valid.equals(split_ratings(frame, 0.1, seed=3)[1])
+    assert not valid.equals(split_ratings(frame, 0.1, seed=4)[1])
+
+
+def test_biased_mf_learns_a_small_low_rank_problem_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    users, items = np.meshgrid(np.arange(1, 31), np.arange(1, 41), indexing="ij")
+    truth = 3 + np.outer(rng.normal(size=30), rng.normal(size=40)).ravel()
+    frame = pd.DataFrame({"user_id": users.ravel(), "item_id": items.ravel(), "rating": truth})
+    config = MFConfig(n_factors=4, n_epochs=40, lr=0.02, reg=0.01, batch_size=32, seed=1)
+    model = BiasedMF(config).fit(frame)
+    assert model.history_["train_rmse"].iloc[-1] < 0.5 * model.history_["train_rmse"].iloc[0]
+    again = BiasedMF(config).fit(frame)
+    probe_u, probe_i = np.array([1, 5, 99]), np.array([1, 99, 99])
+    np.testing.assert_array_equal(model.predict(probe_u, probe_i), again.predict(probe_u, probe_i))
+    # Unknown pair -> mu; unknown item -> mu + b_u.
+    pred = model.predict(probe_u, probe_i)
+    assert pred[2] == pytest.approx(model.mean_)
+    assert pred[1] == pytest.approx(model.mean_ + model.user_bias_[4])
+
+
+def test_score_matrix_shape():
+    model = BiasModel().fit(TINY)
+    scores = score_matrix(model, np.array([1, 2]), np.array([10, 20, 30]))
+    assert scores.shape == (2, 3)
+    assert scores[1, 2] == pytest.approx(model.predict(np.array([2]), np.array([30]))[0])
+
+
+def test_reference_rmse_on_u1(u1):
+    train, test = u1
+    global_mean = evaluate_rating_model(GlobalMean().fit(train), test)
+    assert global_mean["rmse"] == pytest.approx(1.154, abs=0.002)
+    bias = evaluate_rating_model(BiasModel().fit(train), test)
+    assert bias["rmse"] < 1.0  # 0.960
+    assert bias["rmse"] < global_mean["rmse"] - 0.15
+
+
+def test_biased_mf_on_u1(u1):
+    train, test = u1
+    mf = evaluate_rating_model(BiasedMF(MFConfig(seed=0)).fit(train), test)
+    assert mf["rmse"] < 0.96  # 0.951 with Surprise's SVD defaults (Surprise reports ~0.95)
+
+
+def test_popularity_ranks_better_than_chance_on_u1(u1):
+    train, test = u1
+    users, items = np.arange(1, 944), np.arange(1, 1683)
+    seen, relevant = ranking_masks(train, test, users, items)
+    pop = Popularity("count").fit(train)
+    metrics = evaluate_ranking(score_matrix(pop, users, items), seen, relevant, k=10)
+    chance = relevant.sum() / (~seen).sum()  # precision of a random ranking
+    assert metrics["precision@10"] > 5 * chance
