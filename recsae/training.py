@@ -1,0 +1,535 @@
+"""Training the stacked autoencoder, two ways.
+
+* :func:`train_as_published` reproduces the article's training loop exactly, quirks
+  included, but fast (a hand-written forward/backward on one flat parameter buffer).
+* :func:`fit` is the corrected trainer: minibatches, gradients zeroed every step, a loss
+  over observed ratings only, a validation split carved from the training ratings for
+  early stopping and model selection, and a history DataFrame.
+
+Shapes: a user matrix is ``[n_users, n_columns]`` float32, rating columns first
+(``[0, n_rating_columns)``), then any genre-count and attribute columns; 0 = no rating.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from recsae.models import StackedAutoencoder
+from recsae.runtime import get_device, seed_everything, torch_threads
+
+# The article's optimizer: optim.RMSprop(lr=0.01, weight_decay=0.5), torch's defaults
+# for the rest (alpha=0.99, eps=1e-8, no momentum, not centered).
+ARTICLE_LR = 0.01
+ARTICLE_WEIGHT_DECAY = 0.5
+ARTICLE_EPOCHS = 200
+RMSPROP_ALPHA = 0.99
+RMSPROP_EPS = 1e-8
+
+_ALIGN = 16  # float32 elements per 64 bytes
+_sigmoid_backward = torch.ops.aten.sigmoid_backward  # what autograd calls for nn.Sigmoid
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine")
+
+
+def _progress_enabled(requested: bool) -> bool:
+    """Progress bars only when asked for and not disabled by ``$TQDM_DISABLE`` (CI)."""
+    return requested and os.environ.get("TQDM_DISABLE", "").lower() not in {"1", "true", "yes"}
+
+
+def _as_float_tensor(matrix: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """A float32 CPU tensor of ``matrix`` (no copy when it already is one)."""
+    if isinstance(matrix, torch.Tensor):
+        return matrix.detach().to("cpu", torch.float32)
+    return torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
+
+
+# --------------------------------------------------------------------------------------
+# The article's training loop, exactly, fast.
+# --------------------------------------------------------------------------------------
+
+class _UserStep(NamedTuple):
+    """What one as-published optimizer step needs from one user's training row."""
+
+    input_row: torch.Tensor   # [1, n_columns]: the user's training row
+    input_idx: torch.Tensor   # [k] int64: columns where the input row is non-zero
+    input_val_row: torch.Tensor  # [1, k] float32: the values there
+    obs_idx: torch.Tensor     # [m] int64: rating columns where the target is non-zero
+    obs_val: torch.Tensor     # [1, m] float32: the target ratings there
+    corrector: float          # n_rating_columns / (entries > 0 in the whole row + 1e-10)
+
+
+def _as_published_steps(train: torch.Tensor, n_rating_columns: int) -> list[_UserStep]:
+    """One :class:`_UserStep` per user the article trains on, in id (row) order.
+
+    The article skips a user only when its whole row has no entry > 0 (its test
+    ``torch.sum(target.data > 0) > 0``); everyone else gets an optimizer step.
+    """
+    steps = []
+    for row in range(train.shape[0]):
+        x = train[row]
+        positives = int((x > 0).sum())
+        if positives == 0:
+            continue
+        input_idx = torch.nonzero(x).flatten()
+        # target = input.clone(), so the target's non-zero rating columns are the input's.
+        obs_idx = input_idx[input_idx < n_rating_columns]
+        steps.append(_UserStep(train[row:row + 1], input_idx, x[input_idx].unsqueeze(0), obs_idx,
+                               x[obs_idx].unsqueeze(0), n_rating_columns / (positives + 1e-10)))
+    return steps
+
+
+class _FlatSigmoidMLP:
+    """The parameters of a sigmoid :class:`StackedAutoencoder`, their never-zeroed gradient
+    sum and RMSprop's state, each in one flat float32 buffer (weights are views of it).
+
+    :meth:`step` is one iteration of the article's loop for one user. It calls the very
+    kernels autograd calls for ``nn.Linear``/``nn.Sigmoid``/``MSELoss`` and those of
+    ``torch.optim.RMSprop``, in the same order, so the weights equal the plain loop's bit
+    for bit; what it saves is autograd's and the optimizer's per-step overhead.
+    """
+
+    def __init__(self, model: StackedAutoencoder, n_rating_columns: int, lr: float,
+                 weight_decay: float) -> None:
+        self.params = list(model.parameters())  # weight, bias of each layer, in order
+        # Each parameter starts on a 64-byte boundary of the buffer, as a separately
+        # allocated tensor does: BLAS kernels round differently on differently aligned data.
+        self.offsets, size = [], 0
+        for p in self.params:
+            self.offsets.append(size)
+            size += -(-p.numel() // _ALIGN) * _ALIGN
+        self.flat = torch.zeros(size)  # padding stays 0: zero gradient, zero update
+        self.grad = torch.zeros(size)  # .grad, never zeroed: the sum of all steps' gradients
+        self.square_avg = torch.zeros(size)  # RMSprop's state
+        self.grad_wd = torch.empty(size)  # grad + weight_decay * param: torch's copy
+        self.denom = torch.empty(size)
+        if self.flat.data_ptr() % 64 or self.grad.data_ptr() % 64:
+            raise RuntimeError("the CPU allocator returned a buffer not aligned to 64 bytes.")
+        pv, gv = self._views(self.flat), self._views(self.grad)
+        with torch.no_grad():
+            for p, v in zip(self.params, pv, strict=True):
+                v.copy_(p)
+        self.weights, self.biases = pv[0::2], pv[1::2]
+        self.gweights, self.gbiases = gv[0::2], gv[1::2]
+        self.gbiases_row = [b.view(1, -1) for b in self.gbiases]  # [1, n]: adds dz directly
+        self.lr, self.weight_decay = lr, weight_decay
+        self.scale = 2.0 / n_rating_columns  # d MSELoss(mean over n columns) / d output
+        self.g_out = torch.zeros(1, model.n_inputs)  # dense output gradient, 0 off obs
+
+    def _views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+        return [buffer[o:o + p.numel()].view(p.shape)
+                for o, p in zip(self.offsets, self.params, strict=True)]
+
+    def step(self, user: _UserStep, sse_out: torch.Tensor) -> None:
+        """Forward, backward (added to the gradient sum) and one RMSprop update for one
+        user; the user's sum of squared rating errors is written into ``sse_out`` ``[1, 1]``."""
+        weights, biases = self.weights, self.biases
+        gweights, gbiases = self.gweights, self.gbiases_row
+        linear, sigmoid, mm = torch.nn.functional.linear, torch.sigmoid, torch.mm
+        obs_idx = user.obs_idx
+        h = sigmoid(linear(user.input_row, weights[0], biases[0]))  # [1, h1]
+        hs = [h]
+        for i in range(1, len(weights) - 1):
+            h = sigmoid(linear(h, weights[i], biases[i]))
+            hs.append(h)
+        out = linear(h, weights[-1], biases[-1])  # [1, n_columns]
+        # The article zeroes the output where the target is 0, so only the observed rating
+        # columns enter the loss and get a gradient.
+        diff = out.index_select(1, obs_idx).sub_(user.obs_val)  # [1, m]
+        g_t = diff.t()  # [m, 1]
+        mm(diff, g_t, out=sse_out)
+        g = diff.mul_(self.scale)  # d loss / d output, as mse_loss_backward computes it
+        # Backward, *added* to the gradient sum (the article never zeroes it). Rows and
+        # columns with a zero gradient are skipped: adding 0 changes nothing.
+        gweights[-1].index_add_(0, obs_idx, mm(g_t, h))
+        gbiases[-1].index_add_(1, obs_idx, g)
+        g_out = self.g_out.index_copy_(1, obs_idx, g)
+        dh = mm(g_out, weights[-1])  # dense, as autograd computes it: the same rounding
+        g_out.index_fill_(1, obs_idx, 0.0)
+        for i in range(len(weights) - 2, 0, -1):
+            dz = _sigmoid_backward(dh, hs[i])
+            gweights[i] += mm(dz.t(), hs[i - 1])
+            gbiases[i] += dz
+            dh = mm(dz, weights[i])
+        dz = _sigmoid_backward(dh, hs[0])
+        gweights[0].index_add_(1, user.input_idx, mm(dz.t(), user.input_val_row))
+        gbiases[0] += dz
+        # torch.optim.RMSprop's update (no momentum, not centered), same ops, same order.
+        grad_wd, denom = self.grad_wd, self.denom
+        torch.add(self.grad, self.flat, alpha=self.weight_decay, out=grad_wd)
+        self.square_avg.mul_(RMSPROP_ALPHA).addcmul_(grad_wd, grad_wd, value=1 - RMSPROP_ALPHA)
+        torch.sqrt(self.square_avg, out=denom).add_(RMSPROP_EPS)
+        self.flat.addcdiv_(grad_wd, denom, value=-self.lr)
+
+    def copy_to(self, model: StackedAutoencoder) -> None:
+        """Write the trained values into ``model``'s parameters."""
+        with torch.no_grad():
+            for p, v in zip(model.parameters(), self._views(self.flat), strict=True):
+                p.copy_(v)
+
+
+def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tensor,
+                       n_rating_columns: int, epochs: int = ARTICLE_EPOCHS,
+                       lr: float = ARTICLE_LR, weight_decay: float = ARTICLE_WEIGHT_DECAY,
+                       progress: bool = False, threads: int | None = 1) -> pd.DataFrame:
+    """Train ``model`` in place with the article's exact dynamics; return its printed loss.
+
+    The article's loop, step by step (each quirk is reproduced on purpose):
+
+    1. One optimizer step per user, users in id order (matrix row order), ``epochs``
+       passes, no shuffling, no minibatches; users whose whole row has no entry > 0 are
+       skipped.
+    2. ``target = input``; the output is zeroed wherever the target row is 0 (all columns),
+       then the loss is ``MSELoss`` between the output's and the target's *rating* columns:
+       a mean over all ``n_rating_columns``, rated or not.
+    3. ``loss.backward()`` but never ``optimizer.zero_grad()``: every parameter's ``.grad``
+       is the *sum of all per-user gradients since the first step*, and each RMSprop step
+       uses that running sum.
+    4. ``RMSprop(lr=0.01, weight_decay=0.5)``: torch adds ``0.5 * param`` to a *copy* of
+       ``.grad``, so the accumulated sum itself stays a pure sum of loss gradients.
+    5. The printed number per epoch is the mean over trained users of
+       ``sqrt(loss * n_rating_columns / (entries > 0 in the whole row + 1e-10))``.
+
+    The plain loop (autograd + ``torch.optim``, see ``tests/training_reference.py``) spends
+    most of its ~0.7 ms per step (one CPU thread) on overhead, 943 x 200 times. Here the
+    step is written by hand on flat buffers (:class:`_FlatSigmoidMLP`) with the same
+    kernels in the same order: the trained weights are bitwise equal to the plain loop's
+    on the same machine, and the printed metric agrees to ~1e-8 (its sum runs over the
+    rated columns only). About 4x faster than the plain loop for the 3-layer net at equal
+    thread count (one): half of the remaining ~150 us per step is RMSprop's update of all
+    70k weights, which must use torch's own kernels to stay bitwise equal. For the 5- and
+    7-layer nets that dense update (~1.1M weights) dominates both loops.
+
+    Args:
+        model: a :class:`StackedAutoencoder` with sigmoid activations and no dropout, on
+            the CPU; its parameters are overwritten with the trained values.
+        train: training matrix ``[n_users, n_columns]`` (its rows are inputs and targets).
+        n_rating_columns: the article's ``nb_movies``.
+        epochs, lr, weight_decay: the article's 200, 0.01, 0.5 by default.
+        progress: show a tqdm bar over epochs (also off when ``$TQDM_DISABLE`` is set).
+        threads: torch intra-op threads during the loop, restored afterwards (None: leave
+            as is). One is fastest: each operation is too small to share, and waiting
+            threads make a busy machine far slower. The weights do not depend on it.
+
+    Returns:
+        History ``[epochs, 4]``: ``epoch``, ``article_train_metric`` (the article's printed
+        loss), ``n_users`` (users stepped on), ``seconds`` (cumulative).
+    """
+    if model.activation_name != "sigmoid" or model.dropout_p != 0.0:
+        raise ValueError("the as-published trainer reproduces the article's sigmoid net "
+                         "without dropout only.")
+    x_all = _as_float_tensor(train)
+    if x_all.shape[1] != model.n_inputs:
+        raise ValueError(f"train has {x_all.shape[1]} columns, the model {model.n_inputs}.")
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        raise ValueError("the as-published trainer runs on the CPU (one user per step).")
+    users = _as_published_steps(x_all, n_rating_columns)
+    if not users:
+        raise ValueError("no user row has an entry > 0; nothing to train on.")
+    net = _FlatSigmoidMLP(model, n_rating_columns, lr, weight_decay)
+    sse = torch.zeros(len(users), 1, 1)
+    sse_views = list(sse)  # one [1, 1] view per user, made once
+    correctors = torch.tensor([u.corrector for u in users], dtype=torch.float64)
+
+    records = []
+    start = time.perf_counter()
+    with torch_threads(threads), torch.no_grad():
+        bar = tqdm(range(1, epochs + 1), desc="as published",
+                   disable=not _progress_enabled(progress))
+        for epoch in bar:
+            for user, sse_out in zip(users, sse_views, strict=True):
+                net.step(user, sse_out)
+            # The article's printed loss: mean of sqrt(MSE * corrector) over the users.
+            metric = torch.sqrt(sse.flatten().double() / n_rating_columns * correctors).mean().item()
+            records.append({"epoch": epoch, "article_train_metric": metric,
+                            "n_users": len(users), "seconds": time.perf_counter() - start})
+            bar.set_postfix(metric=f"{metric:.4f}")
+    net.copy_to(model)
+    return pd.DataFrame.from_records(records)
+
+
+# --------------------------------------------------------------------------------------
+# The corrected trainer.
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class TrainConfig:
+    """Every hyper-parameter of the corrected trainer (a notebook's ``parameters`` cell).
+
+    Attributes:
+        hidden: hidden layer sizes, e.g. ``models.article_hidden_sizes(3)``.
+        activation: see :data:`recsae.models.ACTIVATIONS`.
+        dropout: dropout after each hidden activation.
+        epochs: maximum number of passes over the users.
+        batch_size: users per optimizer step.
+        optimizer: one of :data:`OPTIMIZERS`.
+        lr: learning rate.
+        weight_decay: the optimizer's L2 penalty (decoupled for ``adamw``).
+        momentum: for ``sgd`` and ``rmsprop``.
+        schedule: ``"constant"`` or ``"cosine"`` (annealed to 0 over ``epochs``).
+        val_fraction: fraction of each user's training ratings held out for validation
+            (0 disables validation, early stopping and model selection).
+        patience: stop after this many epochs without a better validation RMSE
+            (None: run every epoch, still keeping the best epoch's weights).
+        seed: seeds the initial weights, the validation split and the batch order.
+        progress: tqdm bar over epochs (also off when ``$TQDM_DISABLE`` is set).
+    """
+
+    hidden: tuple[int, ...] = (20, 10, 20)
+    activation: str = "sigmoid"
+    dropout: float = 0.0
+    epochs: int = 200
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    schedule: str = "constant"
+    val_fraction: float = 0.1
+    patience: int | None = 40
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}.")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1.")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), not {self.val_fraction}.")
+
+    @classmethod
+    def article_settings(cls, hidden: Sequence[int] = (20, 10, 20), **overrides: Any
+                         ) -> TrainConfig:
+        """The article's choices (RMSprop, lr 0.01, weight decay 0.5, sigmoid, 200 epochs)
+        run through the corrected mechanics: minibatches, zeroed gradients, masked loss,
+        and early stopping / model selection on the validation ratings."""
+        values: dict[str, Any] = {
+            "hidden": tuple(hidden), "activation": "sigmoid", "optimizer": "rmsprop",
+            "lr": ARTICLE_LR, "weight_decay": ARTICLE_WEIGHT_DECAY, "epochs": ARTICLE_EPOCHS,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values only (lists, not tuples), for JSON and ``weights_only`` checkpoints."""
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns; unpacks as ``model, history, best_epoch``."""
+
+    model: StackedAutoencoder
+    history: pd.DataFrame
+    best_epoch: int
+
+
+def masked_mse_loss(pred: torch.Tensor, target: torch.Tensor,
+                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of squared errors over the masked entries, and how many there are.
+
+    Args:
+        pred, target: ``[batch, n]``; mask: ``[batch, n]``, boolean or 0/1 float
+            (1 = observed). Entries outside the mask contribute nothing, whatever they hold.
+
+    Returns:
+        ``(sse, count)``: 0-d tensors; ``sse / count`` is the batch MSE, and summing both
+        over an epoch gives its exact RMSE (not a mean of per-batch RMSEs).
+    """
+    m = mask.to(pred.dtype)
+    diff = (pred - target) * m
+    return (diff * diff).sum(), m.sum()
+
+
+def split_validation(train: np.ndarray, n_rating_columns: int, fraction: float,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Move a seeded ``fraction`` of each user's training ratings into a validation target.
+
+    Each user keeps at least one rating in the input; ``round(fraction * k)`` of their
+    ``k`` ratings are held out. Feature columns stay as given (built from all training
+    ratings: a small leak into validation, never into the test file).
+
+    Args:
+        train: ``[n_users, n_columns]``.
+
+    Returns:
+        ``(fit_input, val_target)``: ``[n_users, n_columns]`` with the held-out ratings
+        zeroed, and ``[n_users, n_rating_columns]`` holding only them.
+    """
+    rng = np.random.default_rng(seed)
+    fit_input = np.array(train, dtype=np.float32, copy=True)
+    val_target = np.zeros((train.shape[0], n_rating_columns), dtype=np.float32)
+    for u in range(train.shape[0]):
+        rated = np.flatnonzero(fit_input[u, :n_rating_columns])
+        n_val = min(int(round(fraction * rated.size)), rated.size - 1)
+        if n_val <= 0:
+            continue
+        held = rng.choice(rated, size=n_val, replace=False)
+        val_target[u, held] = fit_input[u, held]
+        fit_input[u, held] = 0.0
+    return fit_input, val_target
+
+
+def build_optimizer(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer named in ``config`` (``foreach`` kernels: fewer, larger operations)."""
+    common = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": True}
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, **common)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, **common)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, momentum=config.momentum, **common)
+    return torch.optim.SGD(params, momentum=config.momentum, **common)
+
+
+def train_epoch(model: StackedAutoencoder, inputs: torch.Tensor, n_rating_columns: int,
+                optimizer: torch.optim.Optimizer, batch_size: int,
+                generator: torch.Generator | None = None) -> float:
+    """One pass over the users in shuffled minibatches; returns the epoch's training RMSE.
+
+    Args:
+        inputs: ``[n_users, n_columns]`` on the model's device; each row is its own target
+            and only its non-zero rating columns are scored.
+        generator: for the shuffling (CPU generator).
+    """
+    model.train()
+    order = torch.randperm(inputs.shape[0], generator=generator).to(inputs.device)
+    total_sse = torch.zeros((), device=inputs.device)
+    total_count = torch.zeros((), device=inputs.device)
+    for start in range(0, inputs.shape[0], batch_size):
+        x = inputs.index_select(0, order[start:start + batch_size])
+        target = x[:, :n_rating_columns]
+        out = model(x)[:, :n_rating_columns]
+        sse, count = masked_mse_loss(out, target, target != 0)
+        optimizer.zero_grad(set_to_none=True)  # the article never did this
+        (sse / count.clamp(min=1.0)).backward()
+        optimizer.step()
+        total_sse += sse.detach()
+        total_count += count
+    return math.sqrt(total_sse.item() / max(total_count.item(), 1.0))
+
+
+@torch.no_grad()
+def predict(model: StackedAutoencoder, inputs: np.ndarray | torch.Tensor,
+            batch_size: int | None = None) -> np.ndarray:
+    """Model outputs ``[n_users, n_columns]`` (float32, NumPy) for input rows
+    ``[n_users, n_columns]``, in eval mode, on the model's device."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = _as_float_tensor(inputs) if not isinstance(inputs, torch.Tensor) else inputs.float()
+    step = batch_size or x.shape[0]
+    parts = [model(x[i:i + step].to(device)).cpu() for i in range(0, x.shape[0], step)]
+    return torch.cat(parts).numpy()
+
+
+class _Validation:
+    """The held-out ratings as flat index tensors, so an epoch's check costs one forward
+    pass and a gather (no ``[n_users, n_items]`` NumPy masks)."""
+
+    def __init__(self, val_target: np.ndarray, device: torch.device) -> None:
+        rows, cols = np.nonzero(val_target)
+        self.rows = torch.from_numpy(rows).to(device)
+        self.cols = torch.from_numpy(cols).to(device)
+        self.values = torch.from_numpy(val_target[rows, cols]).to(device)
+
+    @torch.no_grad()
+    def rmse(self, model: StackedAutoencoder, inputs: torch.Tensor) -> float:
+        """Validation RMSE, predictions clipped to 1..5 like the reported test RMSE."""
+        model.eval()
+        pred = model(inputs)[self.rows, self.cols].clamp(1.0, 5.0)
+        return math.sqrt(torch.mean((pred - self.values) ** 2).item())
+
+
+def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = None,
+        device: str | torch.device | None = None, threads: int | None = None) -> FitResult:
+    """Train a new :class:`StackedAutoencoder` with the corrected trainer.
+
+    Args:
+        train: training matrix ``[n_users, n_columns]`` (never the test matrix: the
+            validation ratings are carved out of it, see :func:`split_validation`).
+        n_rating_columns: number of rating columns (they come first).
+        config: hyper-parameters (default :class:`TrainConfig`).
+        device: see :func:`recsae.runtime.get_device` (None: CUDA if available).
+        threads: torch CPU threads for the run (None: torch's default); see
+            :func:`recsae.runtime.torch_threads`.
+
+    Returns:
+        :class:`FitResult`: the model (best validation epoch's weights, eval mode, on
+        ``device``), the history DataFrame (``epoch, train_rmse, val_rmse, lr, seconds``;
+        ``val_rmse`` is NaN without validation) and the best epoch. Predict the test
+        ratings from the users' *full* training rows: ``predict(model, train)``.
+    """
+    with torch_threads(threads):
+        return _fit(np.asarray(train, dtype=np.float32), n_rating_columns,
+                    config or TrainConfig(), get_device(device))
+
+
+def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
+         torch_device: torch.device) -> FitResult:
+    generator = seed_everything(config.seed)
+    model = StackedAutoencoder(train.shape[1], config.hidden, config.activation,
+                               config.dropout).to(torch_device)
+    validation = None
+    fit_input = train
+    if config.val_fraction > 0:
+        fit_input, val_target = split_validation(train, n_rating_columns,
+                                                 config.val_fraction, config.seed)
+        if val_target.any():  # else: too few ratings to hold any out
+            validation = _Validation(val_target, torch_device)
+    inputs = torch.from_numpy(fit_input).to(torch_device)
+    optimizer = build_optimizer(model.parameters(), config)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+                 if config.schedule == "cosine" else None)
+
+    records = []
+    best_val, best_epoch, best_state = math.inf, 0, None
+    start = time.perf_counter()
+    bar = tqdm(range(1, config.epochs + 1), desc="fit",
+               disable=not _progress_enabled(config.progress))
+    for epoch in bar:
+        lr = optimizer.param_groups[0]["lr"]
+        train_rmse = train_epoch(model, inputs, n_rating_columns, optimizer,
+                                 config.batch_size, generator)
+        if scheduler is not None:
+            scheduler.step()
+        # Input: the user's remaining training ratings; target: the held-out ones.
+        val_rmse = validation.rmse(model, inputs) if validation is not None else math.nan
+        records.append({"epoch": epoch, "train_rmse": train_rmse, "val_rmse": val_rmse,
+                        "lr": lr, "seconds": time.perf_counter() - start})
+        bar.set_postfix(train=f"{train_rmse:.4f}", val=f"{val_rmse:.4f}")
+        if validation is None:
+            best_epoch = epoch
+            continue
+        if val_rmse < best_val:
+            best_val, best_epoch = val_rmse, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif config.patience is not None and epoch - best_epoch >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(model, pd.DataFrame.from_records(records), best_epoch)

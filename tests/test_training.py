@@ -1,0 +1,286 @@
+"""The two trainers: the article's exact dynamics and the corrected minibatch trainer."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from training_reference import train_as_published_reference
+
+from recsae.data import load_split
+from recsae.metrics import global_mean_rmse, global_rmse, rating_mask
+from recsae.models import StackedAutoencoder
+from recsae.runtime import get_device, seed_everything, torch_threads
+from recsae.training import (
+    TrainConfig,
+    fit,
+    masked_mse_loss,
+    predict,
+    split_validation,
+    train_as_published,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Small tensors: worker threads only add waiting, badly so on a busy 2-core machine.
+    with torch_threads(1):
+        yield
+
+
+def ratings_matrix(frame: pd.DataFrame, n_users: int, n_items: int,
+                   n_extra: int = 0) -> np.ndarray:
+    """``[n_users, n_items + n_extra]`` float32 ratings (ids 1-based), extra columns 0."""
+    matrix = np.zeros((n_users, n_items + n_extra), dtype=np.float32)
+    matrix[frame["user_id"] - 1, frame["item_id"] - 1] = frame["rating"]
+    return matrix
+
+
+@pytest.fixture(scope="module")
+def u1(shared_data) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame]:
+    train, test = load_split(1)
+    return ratings_matrix(train, 943, 1682), ratings_matrix(test, 943, 1682), train, test
+
+
+def synthetic_ratings(n_users: int = 40, n_items: int = 30, density: float = 0.3,
+                      seed: int = 0) -> np.ndarray:
+    """Rank-2 ratings in 1..5, a random ``density`` of them observed."""
+    rng = np.random.default_rng(seed)
+    full = 1 + 4 * (rng.random((n_users, 2)) @ rng.random((2, n_items))) / 2
+    observed = rng.random((n_users, n_items)) < density
+    observed[:, 0] = True  # every user rates something
+    return np.where(observed, np.round(full), 0).astype(np.float32)
+
+
+# ------------------------------------------------------------------ masked loss, split
+
+
+def test_masked_mse_loss_by_hand():
+    pred = torch.tensor([[1.0, 2.0], [3.0, 7.0]])
+    target = torch.tensor([[2.0, 0.0], [5.0, 4.0]])
+    mask = torch.tensor([[True, False], [True, False]])
+    sse, count = masked_mse_loss(pred, target, mask)
+    assert sse.item() == pytest.approx(1.0 + 4.0) and count.item() == 2
+
+
+def test_split_validation_moves_a_seeded_fraction():
+    train = synthetic_ratings(density=0.5)
+    fit_input, val = split_validation(train, 30, 0.2, seed=3)
+    rated, held = train != 0, val != 0
+    assert not (held & (fit_input != 0)).any()  # moved, not copied
+    np.testing.assert_array_equal(fit_input + val, train)
+    counts = rated.sum(axis=1)
+    np.testing.assert_array_equal(held.sum(axis=1),
+                                  np.minimum(np.round(0.2 * counts), counts - 1))
+    assert (fit_input != 0).any(axis=1).all()  # everyone keeps a rating
+    again, _ = split_validation(train, 30, 0.2, seed=3)
+    np.testing.assert_array_equal(again, fit_input)
+
+
+def test_train_config_round_trip_and_checks():
+    config = TrainConfig(hidden=[8, 4, 8], optimizer="sgd", patience=None)
+    assert config.hidden == (8, 4, 8)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="lbfgs")
+    with pytest.raises(ValueError, match="unknown"):
+        TrainConfig.from_dict({"learning_rate": 1})
+
+
+# ------------------------------------------------------------------ the corrected trainer
+
+
+def test_fit_loss_falls_and_history_is_complete():
+    train = synthetic_ratings()
+    config = TrainConfig(hidden=(16, 8, 16), epochs=60, batch_size=8, lr=1e-2, patience=None)
+    model, history, best = fit(train, 30, config, device="cpu")
+    assert list(history.columns) == ["epoch", "train_rmse", "val_rmse", "lr", "seconds"]
+    assert len(history) == 60 and history["epoch"].tolist() == list(range(1, 61))
+    assert history["train_rmse"].iloc[-1] < 0.5 * history["train_rmse"].iloc[0]
+    assert best == int(history["val_rmse"].idxmin()) + 1
+    assert not model.training
+
+
+def test_fit_is_deterministic_and_seed_dependent():
+    train = synthetic_ratings()
+    config = TrainConfig(hidden=(8,), epochs=5, batch_size=8, patience=None)
+    first = fit(train, 30, config).history["train_rmse"]
+    second = fit(train, 30, config).history["train_rmse"]
+    other = fit(train, 30, TrainConfig(**{**config.to_dict(), "seed": 1})).history["train_rmse"]
+    pd.testing.assert_series_equal(first, second)
+    assert not np.allclose(first, other)
+
+
+def test_fit_stops_early_and_keeps_the_best_epoch():
+    train = synthetic_ratings()
+    # A learning rate this high makes validation worse after a few epochs.
+    config = TrainConfig(hidden=(64,), epochs=200, batch_size=4, lr=0.3, patience=3)
+    model, history, best = fit(train, 30, config)
+    assert len(history) == best + 3 < 200
+    inputs = torch.from_numpy(split_validation(train, 30, 0.1, seed=0)[0])
+    _, val = split_validation(train, 30, 0.1, seed=0)
+    out = predict(model, inputs)[:, :30]
+    assert global_rmse(out, val, val != 0) == pytest.approx(history["val_rmse"].min(), rel=1e-5)
+
+
+def test_fit_without_validation_runs_every_epoch():
+    model, history, best = fit(synthetic_ratings(), 30,
+                               TrainConfig(hidden=(4,), epochs=3, val_fraction=0.0))
+    assert best == 3 and history["val_rmse"].isna().all()
+
+
+def test_fit_beats_the_global_mean_on_ml100k(u1):
+    train, test, train_df, test_df = u1
+    baseline = global_mean_rmse(train_df["rating"], test_df["rating"])
+    assert baseline == pytest.approx(1.1537, abs=1e-3)
+    model, history, _ = fit(train, 1682, TrainConfig(epochs=120))
+    rmse = global_rmse(predict(model, train), test, rating_mask(test))
+    assert rmse < 1.0 < baseline - 0.1, (rmse, history.tail())
+
+
+# ------------------------------------------------------------------ the as-published trainer
+
+
+def _autograd_article_gradient(model: StackedAutoencoder, row: torch.Tensor,
+                               n: int) -> list[torch.Tensor]:
+    """The article's per-user loss gradient at ``model``'s current weights."""
+    model.zero_grad()
+    x = row.unsqueeze(0)
+    out = model(x)
+    out_ratings = out[:, :n]
+    out[x == 0] = 0
+    torch.nn.functional.mse_loss(out_ratings, x[:, :n]).backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def test_reference_loop_accumulates_gradients():
+    """After two users, .grad is the sum of both per-user gradients (never zeroed)."""
+    train = torch.from_numpy(synthetic_ratings(n_users=2))
+    torch.manual_seed(0)
+    start = StackedAutoencoder(30, (6, 3, 6))
+    model = copy.deepcopy(start)
+    train_as_published_reference(model, train.numpy(), 30, epochs=1)  # two steps
+
+    g1 = _autograd_article_gradient(copy.deepcopy(start), train[0], 30)
+    after_one = copy.deepcopy(start)
+    train_as_published_reference(after_one, train[:1].numpy(), 30, epochs=1)
+    g2 = _autograd_article_gradient(after_one, train[1], 30)
+    for p, a, b in zip(model.parameters(), g1, g2, strict=True):
+        torch.testing.assert_close(p.grad, a + b)
+
+
+def test_fast_trainer_steps_with_the_accumulated_gradient():
+    """Two users, one epoch: the weights equal RMSprop fed g1, then g1 + g2."""
+    train = torch.from_numpy(synthetic_ratings(n_users=2))
+    torch.manual_seed(0)
+    model = StackedAutoencoder(30, (6, 3, 6))
+    manual = copy.deepcopy(model)
+    fast = copy.deepcopy(model)
+    train_as_published(fast, train.numpy(), 30, epochs=1)
+
+    optimizer = torch.optim.RMSprop(manual.parameters(), lr=0.01, weight_decay=0.5)
+    g1 = _autograd_article_gradient(manual, train[0], 30)
+    for p, g in zip(manual.parameters(), g1, strict=True):
+        p.grad = g.clone()
+    optimizer.step()
+    g2 = _autograd_article_gradient(manual, train[1], 30)
+    for p, a, b in zip(manual.parameters(), g1, g2, strict=True):
+        p.grad = a + b
+    optimizer.step()
+    for p, q in zip(fast.parameters(), manual.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+    # Zeroing the gradient (what a correct loop does) would give other weights.
+    zeroed = copy.deepcopy(model)
+    optimizer = torch.optim.RMSprop(zeroed.parameters(), lr=0.01, weight_decay=0.5)
+    for row in train:
+        grads = _autograd_article_gradient(zeroed, row, 30)
+        for p, g in zip(zeroed.parameters(), grads, strict=True):
+            p.grad = g
+        optimizer.step()
+    assert not torch.allclose(zeroed.layers[0].weight, fast.layers[0].weight, atol=1e-4)
+
+
+def test_fast_trainer_equals_reference_on_synthetic_data_with_features():
+    train = synthetic_ratings(n_users=25)
+    extra = np.random.default_rng(1).integers(0, 4, size=(25, 5)).astype(np.float32)
+    train = np.concatenate([train, extra], axis=1)  # genre-count-like columns
+    train[3] = 0.0  # a user with an empty row is skipped by both
+    torch.manual_seed(0)
+    model = StackedAutoencoder(35, (10, 5, 10))
+    reference = copy.deepcopy(model)
+    history = train_as_published(model, train, 30, epochs=3)
+    expected = train_as_published_reference(reference, train, 30, epochs=3)
+    np.testing.assert_allclose(history["article_train_metric"], expected, rtol=1e-6)
+    assert (history["n_users"] == 24).all()
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_fast_trainer_equals_reference_on_ml100k(u1):
+    """Two epochs on u1.base (1,886 steps): same weights as the plain autograd loop."""
+    train = u1[0]
+    torch.manual_seed(0)
+    model = StackedAutoencoder(1682, (20, 10, 20))
+    reference = copy.deepcopy(model)
+    history = train_as_published(model, train, 1682, epochs=2)
+    expected = train_as_published_reference(reference, train, 1682, epochs=2)
+    np.testing.assert_allclose(history["article_train_metric"], expected, rtol=1e-6)
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        # Bitwise equal on one machine; any real divergence would show at ~1e-2, since
+        # RMSprop's sign-like steps amplify rounding differences.
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_as_published_rejects_what_it_cannot_reproduce():
+    train = synthetic_ratings()
+    with pytest.raises(ValueError, match="sigmoid"):
+        train_as_published(StackedAutoencoder(30, (4,), activation="relu"), train, 30)
+    with pytest.raises(ValueError, match="columns"):
+        train_as_published(StackedAutoencoder(31, (4,)), train, 30)
+    with pytest.raises(ValueError, match="nothing to train"):
+        train_as_published(StackedAutoencoder(30, (4,)), np.zeros((3, 30)), 30)
+
+
+def test_article_train_metric_by_hand_for_one_step():
+    """One user, one epoch: the printed number is sqrt(MSE * n / positives)."""
+    row = np.zeros((1, 4), dtype=np.float32)
+    row[0, :2] = [4.0, 2.0]
+    row[0, 3] = 1.0  # a positive feature column counts in the denominator
+    torch.manual_seed(0)
+    model = StackedAutoencoder(4, (2,))
+    before = copy.deepcopy(model)
+    history = train_as_published(model, row, 3, epochs=1)
+    out = before(torch.from_numpy(row)).detach().numpy()[0]
+    mse = ((out[0] - 4.0) ** 2 + (out[1] - 2.0) ** 2) / 3
+    assert history["article_train_metric"].iloc[0] == pytest.approx(math.sqrt(mse * 3 / 3))
+
+
+# ------------------------------------------------------------------ runtime helpers
+
+
+def test_seed_everything_repeats_initial_weights():
+    seed_everything(7)
+    first = StackedAutoencoder(10, (4,)).layers[0].weight.clone()
+    generator = seed_everything(7)
+    assert torch.equal(StackedAutoencoder(10, (4,)).layers[0].weight, first)
+    assert isinstance(generator, torch.Generator) and generator.initial_seed() == 7
+    with pytest.raises(ValueError):
+        seed_everything(-1)
+
+
+def test_get_device_and_threads():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert get_device().type == expected
+    assert get_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            get_device("cuda")
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
