@@ -58,3 +58,22 @@ def genre_popularity(genre_counts: pd.Series, title: str = "Movies and ratings p
     ax.barh(counts.index, counts.to_numpy(), color="tab:purple")
     ax.set(xlabel="count", title=title)
     return fig
+
+
+def training_curves(history: pd.DataFrame, columns: dict[str, str], title: str,
+                    ylabel: str = "RMSE") -> Figure:
+    """Line plot of ``history``'s columns against its ``epoch`` column.
+
+    Args:
+        history: one row per epoch (a trainer's history DataFrame).
+        columns: column name -> legend label, e.g. ``{"train_rmse": "train"}``.
+        title, ylabel: axis texts.
+    """
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    for column, label in columns.items():
+        ax.plot(history["epoch"], history[column], label=label)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig

@@ -46,13 +46,26 @@ def score_rows(model: torch.nn.Module, rows: np.ndarray, columns: ColumnIndex) -
     return output[:, columns.rating_slice].float().cpu().numpy()
 
 
+def too_few_ratings(train: pd.DataFrame, columns: ColumnIndex, min_ratings: int) -> np.ndarray:
+    """``[n_items]`` bool: True for movies with fewer than ``min_ratings`` training ratings.
+
+    An autoencoder trained on observed ratings only never gets a training signal for the
+    column of a movie nobody rated, and hardly any for one rated a few times: its output
+    there is whatever the biases make it, often above 5. Excluding such movies from the
+    candidates is the usual practical fix.
+    """
+    counts = train["item_id"].value_counts().reindex(columns.item_ids, fill_value=0)
+    return counts.to_numpy() < min_ratings
+
+
 def recommend(scores: np.ndarray, rated: np.ndarray, columns: ColumnIndex, movies: pd.DataFrame,
               k: int = 10) -> pd.DataFrame:
     """The ``k`` best-scored movies a user has not rated.
 
     Args:
         scores: ``[n_items]`` predicted ratings (one row of :func:`score_rows`).
-        rated: ``[n_items]`` bool, True for movies to exclude (already rated).
+        rated: ``[n_items]`` bool, True for movies to exclude (already rated, or not
+            candidates, e.g. :func:`too_few_ratings`).
         columns: gives the movie id of each score.
         movies: movie table with ``item_id, title, genres``.
         k: how many to return; at most the number of unrated movies.
@@ -66,8 +79,8 @@ def recommend(scores: np.ndarray, rated: np.ndarray, columns: ColumnIndex, movie
         raise ValueError(f"scores and rated must have {columns.n_items} entries, one per movie.")
     available = int((~rated).sum())
     if not 1 <= k <= available:
-        raise ValueError(f"k must be between 1 and the {available} movies this user has not "
-                         f"rated; got k={k}.")
+        raise ValueError(f"k must be between 1 and the {available} candidate movies (not rated "
+                         f"by this user, not excluded); got k={k}.")
     masked = np.where(rated, -np.inf, scores)
     # Stable sort on the negated scores: ties keep catalogue order, so results are repeatable.
     best = np.argsort(-masked, kind="stable")[:k]
@@ -139,16 +152,17 @@ def popularity_scores(train: pd.DataFrame, columns: ColumnIndex, min_ratings: in
 def recommend_for_new_user(model: torch.nn.Module, ratings: Mapping[int | str, float],
                            columns: ColumnIndex, tables: FeatureTables, movies: pd.DataFrame,
                            train: pd.DataFrame, attributes: Mapping[str, Any] | None = None,
-                           k: int = 10) -> pd.DataFrame:
+                           k: int = 10, min_ratings: int = 0) -> pd.DataFrame:
     """Top-``k`` for a new user, without retraining.
 
     With at least one rating, or with attribute columns and ``attributes`` given, the model
     scores the encoded row. With neither (nothing known about the user), the documented
     fallback is :func:`popularity_scores` on ``train``. The result has a ``source`` column
-    saying which was used.
+    saying which was used. Movies with fewer than ``min_ratings`` training ratings are not
+    recommended (see :func:`too_few_ratings`).
     """
     resolved = resolve_movies(ratings, movies)
-    rated = np.isin(columns.item_ids, list(resolved))
+    rated = np.isin(columns.item_ids, list(resolved)) | too_few_ratings(train, columns, min_ratings)
     if resolved or (columns.n_attributes and attributes is not None):
         row = new_user_row(resolved, columns, tables, movies, attributes)
         scores = score_rows(model, row, columns)[0]

@@ -51,7 +51,7 @@ def test_recommend_ties_are_deterministic(toy):
 @pytest.mark.parametrize("k", [0, 4])
 def test_k_out_of_range(toy, k):
     columns, movies = toy
-    with pytest.raises(ValueError, match="k must be between 1 and the 3 movies"):
+    with pytest.raises(ValueError, match="k must be between 1 and the 3 candidate movies"):
         recommend.recommend(np.ones(4), np.array([True, False, False, False]), columns, movies, k)
 
 
@@ -112,3 +112,18 @@ def test_user_with_nothing_known_falls_back_to_popularity(real):
     # Shrunk means: a well-rated, often-rated classic, not a movie with one 5-star rating.
     counts = train.groupby("item_id").size()
     assert (counts.reindex(top["item_id"]) >= 50).all()
+
+
+def test_too_few_ratings_excludes_rare_movies(real):
+    train, tables, matrices, movies = real
+    columns = matrices.columns
+    rare = recommend.too_few_ratings(train, columns, 20)
+    counts = train["item_id"].value_counts()
+    assert rare[columns.item_ids.tolist().index(1)] == (counts[1] < 20) == False  # noqa: E712
+    assert rare.sum() == (counts.reindex(columns.item_ids, fill_value=0) < 20).sum() > 500
+    scores = np.zeros(columns.n_columns, dtype=np.float32)
+    scores[: columns.n_items] = np.linspace(1, 5, columns.n_items)
+    top = recommend.recommend_for_new_user(EchoModel(scores), {1: 5}, columns, tables, movies, train,
+                                           {"gender": "F", "age": 30, "occupation": "writer"},
+                                           k=5, min_ratings=20)
+    assert (counts.reindex(top["item_id"]) >= 20).all()
