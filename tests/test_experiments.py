@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -70,3 +71,12 @@ def test_feature_columns_lower_the_article_metric_for_identical_predictions(u1):
     np.testing.assert_allclose(effect["article_metric_rated_users"], [1.0967, 0.9118, 0.8726],
                                atol=1e-3)
     assert effect["n_users_in_article_metric"].tolist() == [459, 459, 943]
+
+
+def test_workers_give_the_same_table(u1):
+    train, test = u1
+    kwargs = dict(recipes=("corrected",), feature_sets=("ratings",), depths=(3, 5), epochs=2)
+    serial = experiments.run_grid(train, test, **kwargs)
+    parallel = experiments.run_grid(train, test, workers=2, **kwargs)
+    columns = [c for c in experiments.TABLE_COLUMNS if c != "seconds"]
+    pd.testing.assert_frame_equal(serial[columns], parallel[columns])
