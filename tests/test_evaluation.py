@@ -1,0 +1,109 @@
+"""Cross-validation: a hand-computed split, summaries, the plot, ML-1M and ML-100K folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from test_splits import synthetic_ml1m  # noqa: F401  (a fixture, used by name)
+
+from recsae.autorec import AutoRecConfig, IAutoRec
+from recsae.baselines import BiasModel, GlobalMean, evaluate_rating_model
+from recsae.data import load_split
+from recsae.evaluation import (
+    PUBLISHED_U1_RMSE,
+    cross_validate,
+    evaluate_split,
+    format_summary,
+    plot_cross_validation,
+    score_all,
+    summarise,
+)
+
+
+class ItemIdScore:
+    """A stub model whose score of (u, i) is the item id itself."""
+
+    def fit(self, train: pd.DataFrame) -> ItemIdScore:
+        return self
+
+    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        return np.asarray(item_ids, dtype=np.float64)
+
+
+def frame(rows: list[tuple[int, int, int]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+
+
+def test_evaluate_split_by_hand():
+    train = frame([(1, 1, 5), (2, 2, 3), (2, 3, 4)])
+    # Item 9 is not in training: it counts for RMSE (predicted 9 -> clipped to 5), but
+    # cannot be ranked, so it is not relevant.
+    test = frame([(1, 2, 5), (1, 3, 2), (2, 1, 4), (2, 9, 5)])
+    metrics = evaluate_split(ItemIdScore(), train, test, k=1)
+    # Errors 2-5, 3-2, 1-4, 5-5.
+    assert metrics["rmse"] == pytest.approx(np.sqrt(19 / 4))
+    assert metrics["mae"] == pytest.approx(7 / 4)
+    # User 1 saw item 1; top-1 of {2, 3} is 3 (rated 2: a miss). User 2 saw 2 and 3; top-1 is
+    # item 1 (rated 4: a hit).
+    assert metrics["precision@1"] == pytest.approx(0.5)
+    assert metrics["ndcg@1"] == pytest.approx(0.5)
+    assert metrics["hit_rate@1"] == pytest.approx(0.5)
+    assert metrics["n_rank_users"] == 2 and metrics["n_test"] == 4
+
+
+def test_score_all_chunks_agree_with_one_call(monkeypatch):
+    model = BiasModel().fit(frame([(1, 1, 5), (2, 2, 3), (2, 3, 4), (3, 1, 1)]))
+    users, items = np.array([1, 2, 3, 7]), np.array([1, 2, 3])
+    expected = model.predict(np.repeat(users, 3), np.tile(items, 4)).reshape(4, 3)
+    monkeypatch.setattr("recsae.evaluation._SCORE_CHUNK", 4)  # one user per chunk
+    np.testing.assert_allclose(score_all(model, users, items), expected)
+
+
+def test_summarise_and_format_by_hand():
+    table = pd.DataFrame({"model": ["b", "a", "b", "a"], "fold": [1, 1, 2, 2],
+                          "rmse": [1.0, 0.5, 3.0, 0.5], "n_test": [10, 10, 12, 12]})
+    summary = summarise(table)
+    assert list(summary.index) == ["b", "a"]  # order of first appearance
+    assert list(summary.columns) == ["n_folds", "rmse_mean", "rmse_std"]
+    assert summary.loc["b", "rmse_mean"] == 2.0
+    assert summary.loc["b", "rmse_std"] == pytest.approx(np.sqrt(2.0))  # ddof=1
+    assert summary.loc["a", "rmse_std"] == 0.0
+    assert format_summary(summary, ["rmse"], digits=2).loc["b", "rmse"] == "2.00 ± 1.41"
+
+
+def test_plot_labels_published_numbers_as_published():
+    table = pd.DataFrame({"model": ["m", "m", "n", "n"], "fold": [1, 2, 1, 2],
+                          "rmse": [0.9, 0.92, 1.0, 1.1]})
+    fig = plot_cross_validation(table)
+    assert isinstance(fig, Figure)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "published: GLocal-K 0.889" in labels
+    assert sum(label.startswith("published:") for label in labels) == len(PUBLISHED_U1_RMSE)
+    assert any(label.startswith("ours: mean ± std over 2") for label in labels)
+
+
+def test_cross_validate_on_a_synthetic_ml1m(synthetic_ml1m):  # noqa: F811
+    data_dir, ratings = synthetic_ml1m
+    small = AutoRecConfig(hidden=8, reg=1.0, n_epochs=30)
+    table = cross_validate({"mean": GlobalMean, "bias": BiasModel, "autorec": lambda: IAutoRec(small)},
+                           folds=(1, 2), data_dir=data_dir, dataset="ml-1m", k=5)
+    assert list(table["model"]) == ["mean", "bias", "autorec"] * 2
+    assert list(table["fold"]) == [1, 1, 1, 2, 2, 2]
+    assert {"rmse", "mae", "seconds", "ndcg@5", "precision@5", "recall@5"} <= set(table.columns)
+    assert (table["n_test"] == round(0.1 * len(ratings))).all()
+    by_model = summarise(table)["rmse_mean"]
+    # The synthetic ratings have structure: both learners beat the global mean.
+    assert by_model["bias"] < by_model["mean"] and by_model["autorec"] < by_model["mean"]
+    assert table["ndcg@5"].between(0, 1).all()
+
+
+def test_cross_validate_on_u1_matches_evaluate_rating_model(shared_data):
+    table = cross_validate({"mean": GlobalMean, "bias": BiasModel}, folds=(1,))
+    train, test = load_split(1)
+    assert table.loc[0, "rmse"] == pytest.approx(evaluate_rating_model(GlobalMean().fit(train), test)["rmse"])
+    bias = table.set_index("model").loc["bias"]
+    assert bias["rmse"] == pytest.approx(0.960, abs=0.005)
+    # Ranking by predicted rating: the bias model ranks better than a constant score.
+    assert bias["ndcg@10"] > table.set_index("model").loc["mean", "ndcg@10"]

@@ -1,0 +1,98 @@
+"""Random splits and the dataset-agnostic loader, on hand-made and synthetic ML-1M data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsae import download
+from recsae.baselines import split_ratings
+from recsae.splits import load_dataset_split, random_split
+
+
+def write_synthetic_ml1m(root: Path, n_users: int = 60, n_items: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Write ``root/ml-1m/{ratings,users,movies}.dat`` in ML-1M's format; return the ratings.
+
+    Ratings are user and item biases plus a rank-2 pattern, rounded to 1..5, about half of
+    the pairs observed.
+    """
+    rng = np.random.default_rng(seed)
+    truth = (3 + 0.6 * rng.normal(size=(n_users, 1)) + 0.6 * rng.normal(size=(1, n_items))
+             + np.tanh(rng.normal(size=(n_users, 2)) @ rng.normal(size=(2, n_items))))
+    users, items = np.nonzero(rng.random((n_users, n_items)) < 0.5)
+    ratings = pd.DataFrame({"user_id": users + 1, "item_id": items + 1,
+                            "rating": np.clip(np.rint(truth[users, items]), 1, 5).astype(int),
+                            "timestamp": 978300000 + np.arange(len(users))})
+    folder = root / "ml-1m"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["::".join(map(str, row)) for row in ratings.itertuples(index=False)]
+    (folder / "ratings.dat").write_text("\n".join(lines) + "\n", encoding="latin-1")
+    (folder / "users.dat").write_text(
+        "".join(f"{u}::{'MF'[u % 2]}::25::{u % 21}::0211{u % 10}\n" for u in range(1, n_users + 1)),
+        encoding="latin-1")
+    (folder / "movies.dat").write_text(
+        "".join(f"{i}::Movie {i} (1999)::Drama|Comedy\n" for i in range(1, n_items + 1)),
+        encoding="latin-1")
+    return ratings
+
+
+@pytest.fixture
+def synthetic_ml1m(tmp_path, monkeypatch) -> tuple[Path, pd.DataFrame]:
+    """A data_dir holding a synthetic ML-1M; the pinned hashes are lifted for it."""
+    monkeypatch.setattr(download, "_verified", set())
+    spec = download.DatasetSpec("ml-1m", dict.fromkeys(download.ML1M.members))
+    monkeypatch.setattr(download, "ML1M", spec)
+    monkeypatch.setitem(download.DATASETS, "ml-1m", spec)
+    return tmp_path, write_synthetic_ml1m(tmp_path)
+
+
+def test_random_split_partitions_the_ratings():
+    ratings = pd.DataFrame({"user_id": np.arange(1, 21), "item_id": 7, "rating": 3})
+    train, test = random_split(ratings, test_fraction=0.25, seed=3)
+    assert (len(train), len(test)) == (15, 5)
+    # Each rating in exactly one part; both keep the original order and a fresh index.
+    assert sorted([*train["user_id"], *test["user_id"]]) == list(range(1, 21))
+    assert train["user_id"].is_monotonic_increasing and test["user_id"].is_monotonic_increasing
+    assert list(test.index) == list(range(5))
+    again, _ = random_split(ratings, test_fraction=0.25, seed=3)
+    pd.testing.assert_frame_equal(train, again)
+    other, _ = random_split(ratings, test_fraction=0.25, seed=4)
+    assert not train.equals(other)
+
+
+def test_random_split_folds_are_disjoint_and_fold_one_matches_split_ratings():
+    ratings = pd.DataFrame({"user_id": np.arange(1, 101), "item_id": 1, "rating": 4})
+    tests = [set(random_split(ratings, 0.1, seed=0, fold=k)[1]["user_id"]) for k in range(1, 11)]
+    assert all(len(t) == 10 for t in tests)
+    assert set().union(*tests) == set(range(1, 101))  # 10 disjoint blocks cover everything
+    for part, expected in zip(random_split(ratings, 0.1, seed=0), split_ratings(ratings, 0.1, 0),
+                              strict=True):
+        pd.testing.assert_frame_equal(part, expected)
+    with pytest.raises(ValueError, match="fold"):
+        random_split(ratings, 0.1, fold=11)
+    with pytest.raises(ValueError, match="test_fraction"):
+        random_split(ratings, 1.0)
+    with pytest.raises(ValueError, match="empty"):
+        random_split(ratings.iloc[:3], 0.1)
+
+
+def test_load_dataset_split_reads_a_synthetic_ml1m(synthetic_ml1m):
+    data_dir, ratings = synthetic_ml1m
+    train, test = load_dataset_split("ml-1m", data_dir=data_dir, seed=0)
+    assert len(test) == round(0.1 * len(ratings)) and len(train) + len(test) == len(ratings)
+    assert list(train.columns) == ["user_id", "item_id", "rating", "timestamp"]
+    both = pd.concat([train, test]).sort_values("timestamp").reset_index(drop=True)
+    np.testing.assert_array_equal(both["rating"], ratings["rating"])
+    np.testing.assert_array_equal(both["item_id"], ratings["item_id"])
+    _, fold2 = load_dataset_split("ml-1m", fold=2, data_dir=data_dir, seed=0)
+    assert set(fold2["timestamp"]).isdisjoint(test["timestamp"])
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        load_dataset_split("ml-20m")
+
+
+def test_load_dataset_split_ml100k_is_the_shipped_fold(shared_data):
+    train, test = load_dataset_split("ml-100k", fold=1)
+    assert (len(train), len(test)) == (80_000, 20_000)
