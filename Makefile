@@ -4,6 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.recsae-installed
 export TQDM_DISABLE ?= 1
+# One torch/OpenMP thread per process: the models are small, the tests run two processes on
+# two cores, and the committed notebook outputs were produced this way.
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: run test lint notebooks bench bench-quick lock clean help
 
@@ -31,10 +34,11 @@ notebooks: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Unit tests, papermill smoke runs, and nbval over the committed notebook outputs.
+# Unit tests, papermill smoke runs, and nbval over the committed notebook outputs, spread
+# over 2 processes (whole files at a time: nbval runs a notebook's cells in one kernel).
 test: lint
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -10,11 +10,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 METRICS_PATH_ENV = "RECSAE_METRICS_PATH"
+
+
+def metric_key(*parts: str) -> str:
+    """A metric name from free-text parts: ``("AE ratings+genres", "n0")`` ->
+    ``"ae_ratings_genres.n0"`` (lower case, runs of other characters become ``_``)."""
+    return ".".join(re.sub(r"[^0-9a-z@]+", "_", part.lower()).strip("_") for part in parts)
 
 
 def format_value(value: float | int, digits: int = 3) -> str:

@@ -59,13 +59,17 @@ def _as_float_tensor(matrix: np.ndarray | torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------
 
 class _UserStep(NamedTuple):
-    """What one as-published optimizer step needs from one user's training row."""
+    """What one as-published optimizer step needs from one user's training row.
+
+    NumPy arrays where NumPy does the work: its fancy indexing and small element-wise ops
+    cost ~1 us where a torch call costs several, and they round exactly as torch does.
+    """
 
     input_row: torch.Tensor   # [1, n_columns]: the user's training row
-    input_idx: torch.Tensor   # [k] int64: columns where the input row is non-zero
-    input_val_row: torch.Tensor  # [1, k] float32: the values there
-    obs_idx: torch.Tensor     # [m] int64: rating columns where the target is non-zero
-    obs_val: torch.Tensor     # [1, m] float32: the target ratings there
+    input_idx: np.ndarray     # [k] int64: columns where the input row is non-zero
+    input_val: np.ndarray     # [k] float32: the values there
+    obs_idx: np.ndarray       # [m] int64: rating columns where the target is non-zero
+    obs_val: np.ndarray       # [m] float32: the target ratings there
     corrector: float          # n_rating_columns / (entries > 0 in the whole row + 1e-10)
 
 
@@ -75,28 +79,43 @@ def _as_published_steps(train: torch.Tensor, n_rating_columns: int) -> list[_Use
     The article skips a user only when its whole row has no entry > 0 (its test
     ``torch.sum(target.data > 0) > 0``); everyone else gets an optimizer step.
     """
+    rows = train.numpy()
     steps = []
-    for row in range(train.shape[0]):
-        x = train[row]
+    for row in range(rows.shape[0]):
+        x = rows[row]
         positives = int((x > 0).sum())
         if positives == 0:
             continue
-        input_idx = torch.nonzero(x).flatten()
+        input_idx = np.flatnonzero(x)
         # target = input.clone(), so the target's non-zero rating columns are the input's.
         obs_idx = input_idx[input_idx < n_rating_columns]
-        steps.append(_UserStep(train[row:row + 1], input_idx, x[input_idx].unsqueeze(0), obs_idx,
-                               x[obs_idx].unsqueeze(0), n_rating_columns / (positives + 1e-10)))
+        steps.append(_UserStep(train[row:row + 1], input_idx, x[input_idx].copy(), obs_idx,
+                               x[obs_idx].copy(), n_rating_columns / (positives + 1e-10)))
     return steps
+
+
+def _is_power_of_two(value: float) -> bool:
+    """Whether ``value * x`` is exact in float32 (a positive power of two, no overflow)."""
+    return value > 0 and math.frexp(value)[0] == 0.5
 
 
 class _FlatSigmoidMLP:
     """The parameters of a sigmoid :class:`StackedAutoencoder`, their never-zeroed gradient
     sum and RMSprop's state, each in one flat float32 buffer (weights are views of it).
 
-    :meth:`step` is one iteration of the article's loop for one user. It calls the very
-    kernels autograd calls for ``nn.Linear``/``nn.Sigmoid``/``MSELoss`` and those of
-    ``torch.optim.RMSprop``, in the same order, so the weights equal the plain loop's bit
-    for bit; what it saves is autograd's and the optimizer's per-step overhead.
+    :meth:`step` is one iteration of the article's loop for one user. It computes exactly
+    what autograd and ``torch.optim.RMSprop`` compute, with the same rounding, so the
+    weights equal the plain loop's bit for bit; what it saves is their per-step overhead.
+    The rules that keep the bits equal:
+
+    * matrix products that *sum* (forward, and the backward ``dh``) use torch's kernels
+      on the same shapes and strides as autograd (BLAS summation order is kernel-specific);
+    * products without a sum (the rank-1 weight gradients), gathers, scatters and single
+      IEEE operations (``+``, ``*``, ``-``) are done in NumPy on views of the same memory,
+      restricted to the rows/columns where the gradient is non-zero (adding 0 changes
+      nothing);
+    * RMSprop's ``addcmul`` (fused multiply-add) and ``sqrt`` (MKL's, not correctly
+      rounded) stay torch calls.
     """
 
     def __init__(self, model: StackedAutoencoder, n_rating_columns: int, lr: float,
@@ -119,57 +138,85 @@ class _FlatSigmoidMLP:
         with torch.no_grad():
             for p, v in zip(self.params, pv, strict=True):
                 v.copy_(p)
-        self.weights, self.biases = pv[0::2], pv[1::2]
-        self.gweights, self.gbiases = gv[0::2], gv[1::2]
-        self.gbiases_row = [b.view(1, -1) for b in self.gbiases]  # [1, n]: adds dz directly
+        self.weights = pv[0::2]
+        # addmm(bias, x, weight.t()) is what F.linear calls: made once, not every step.
+        self.weights_t = [w.t() for w in self.weights]
+        self.bias_rows = [b.view(1, -1) for b in pv[1::2]]
+        self.gweights = [g.numpy() for g in gv[0::2]]  # NumPy views of the gradient sum
+        self.gbiases = [g.numpy() for g in gv[1::2]]
         self.lr, self.weight_decay = lr, weight_decay
-        self.scale = 2.0 / n_rating_columns  # d MSELoss(mean over n columns) / d output
+        # d MSELoss(mean over n columns) / d output, as mse_loss_backward rounds it.
+        self.scale = np.float32(2.0 / n_rating_columns)
         self.g_out = torch.zeros(1, model.n_inputs)  # dense output gradient, 0 off obs
+        self.g_out_np = self.g_out.numpy()[0]
+        self.grad_np, self.flat_np = self.grad.numpy(), self.flat.numpy()
+        self.grad_wd_np, self.denom_np = self.grad_wd.numpy(), self.denom.numpy()
+        self.square_avg_np = self.square_avg.numpy()
+        self.alpha = np.float32(RMSPROP_ALPHA)
+        self.eps = np.float32(RMSPROP_EPS)  # add_(1e-8) on a float32 tensor adds float32(1e-8)
+        # torch adds weight_decay * param with a fused multiply-add; when that product is
+        # exact (0.5, the article's) NumPy's two separate operations give the same bits.
+        self.wd_np = np.float32(weight_decay) if _is_power_of_two(weight_decay) else None
 
     def _views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
         return [buffer[o:o + p.numel()].view(p.shape)
                 for o, p in zip(self.offsets, self.params, strict=True)]
 
-    def step(self, user: _UserStep, sse_out: torch.Tensor) -> None:
+    def step(self, user: _UserStep, diff_out: np.ndarray) -> None:
         """Forward, backward (added to the gradient sum) and one RMSprop update for one
-        user; the user's sum of squared rating errors is written into ``sse_out`` ``[1, 1]``."""
-        weights, biases = self.weights, self.biases
-        gweights, gbiases = self.gweights, self.gbiases_row
-        linear, sigmoid, mm = torch.nn.functional.linear, torch.sigmoid, torch.mm
-        obs_idx = user.obs_idx
-        h = sigmoid(linear(user.input_row, weights[0], biases[0]))  # [1, h1]
+        user; ``diff_out`` ``[m]`` receives output - target at the observed ratings (the
+        loss is their sum of squares over ``n_rating_columns``)."""
+        self.accumulate_gradient(user, diff_out)
+        self.rmsprop_update()
+
+    def accumulate_gradient(self, user: _UserStep, diff_out: np.ndarray) -> None:
+        """Forward and backward for one user, the gradient *added* to the running sum."""
+        weights_t, bias_rows = self.weights_t, self.bias_rows
+        gweights, gbiases = self.gweights, self.gbiases
+        sigmoid, addmm = torch.sigmoid, torch.addmm
+        n_layers = len(weights_t)
+        h = sigmoid(addmm(bias_rows[0], user.input_row, weights_t[0]))  # [1, h1]
         hs = [h]
-        for i in range(1, len(weights) - 1):
-            h = sigmoid(linear(h, weights[i], biases[i]))
+        for i in range(1, n_layers - 1):
+            h = sigmoid(addmm(bias_rows[i], h, weights_t[i]))
             hs.append(h)
-        out = linear(h, weights[-1], biases[-1])  # [1, n_columns]
+        out = addmm(bias_rows[-1], h, weights_t[-1]).numpy()[0]  # [n_columns]
         # The article zeroes the output where the target is 0, so only the observed rating
         # columns enter the loss and get a gradient.
-        diff = out.index_select(1, obs_idx).sub_(user.obs_val)  # [1, m]
-        g_t = diff.t()  # [m, 1]
-        mm(diff, g_t, out=sse_out)
-        g = diff.mul_(self.scale)  # d loss / d output, as mse_loss_backward computes it
+        obs_idx = user.obs_idx
+        np.subtract(out[obs_idx], user.obs_val, out=diff_out)
+        g = diff_out * self.scale  # d loss / d output at the observed columns
         # Backward, *added* to the gradient sum (the article never zeroes it). Rows and
         # columns with a zero gradient are skipped: adding 0 changes nothing.
-        gweights[-1].index_add_(0, obs_idx, mm(g_t, h))
-        gbiases[-1].index_add_(1, obs_idx, g)
-        g_out = self.g_out.index_copy_(1, obs_idx, g)
-        dh = mm(g_out, weights[-1])  # dense, as autograd computes it: the same rounding
-        g_out.index_fill_(1, obs_idx, 0.0)
-        for i in range(len(weights) - 2, 0, -1):
+        gweights[-1][obs_idx] += np.multiply.outer(g, h.numpy()[0])
+        gbiases[-1][obs_idx] += g
+        self.g_out_np[obs_idx] = g
+        dh = torch.mm(self.g_out, self.weights[-1])  # dense, as autograd: the same rounding
+        self.g_out_np[obs_idx] = 0.0
+        for i in range(n_layers - 2, 0, -1):
             dz = _sigmoid_backward(dh, hs[i])
-            gweights[i] += mm(dz.t(), hs[i - 1])
-            gbiases[i] += dz
-            dh = mm(dz, weights[i])
-        dz = _sigmoid_backward(dh, hs[0])
-        gweights[0].index_add_(1, user.input_idx, mm(dz.t(), user.input_val_row))
-        gbiases[0] += dz
-        # torch.optim.RMSprop's update (no momentum, not centered), same ops, same order.
-        grad_wd, denom = self.grad_wd, self.denom
-        torch.add(self.grad, self.flat, alpha=self.weight_decay, out=grad_wd)
-        self.square_avg.mul_(RMSPROP_ALPHA).addcmul_(grad_wd, grad_wd, value=1 - RMSPROP_ALPHA)
-        torch.sqrt(self.square_avg, out=denom).add_(RMSPROP_EPS)
-        self.flat.addcdiv_(grad_wd, denom, value=-self.lr)
+            dz_np = dz.numpy()[0]
+            gweights[i] += np.multiply.outer(dz_np, hs[i - 1].numpy()[0])
+            gbiases[i] += dz_np
+            dh = torch.mm(dz, self.weights[i])
+        dz_np = _sigmoid_backward(dh, hs[0]).numpy()[0]
+        gweights[0][:, user.input_idx] += np.multiply.outer(dz_np, user.input_val)
+        gbiases[0] += dz_np
+
+    def rmsprop_update(self) -> None:
+        """``torch.optim.RMSprop``'s update of every parameter (no momentum, not centered)
+        from the gradient sum: the same operations in the same order, the same rounding.
+        Dense (weight decay touches every weight): about half of a 3-layer step."""
+        if self.wd_np is not None:
+            np.multiply(self.flat_np, self.wd_np, out=self.grad_wd_np)
+            np.add(self.grad_np, self.grad_wd_np, out=self.grad_wd_np)
+        else:
+            torch.add(self.grad, self.flat, alpha=self.weight_decay, out=self.grad_wd)
+        np.multiply(self.square_avg_np, self.alpha, out=self.square_avg_np)
+        self.square_avg.addcmul_(self.grad_wd, self.grad_wd, value=1 - RMSPROP_ALPHA)
+        torch.sqrt(self.square_avg, out=self.denom)
+        np.add(self.denom_np, self.eps, out=self.denom_np)
+        self.flat.addcdiv_(self.grad_wd, self.denom, value=-self.lr)
 
     def copy_to(self, model: StackedAutoencoder) -> None:
         """Write the trained values into ``model``'s parameters."""
@@ -201,14 +248,15 @@ def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tens
        ``sqrt(loss * n_rating_columns / (entries > 0 in the whole row + 1e-10))``.
 
     The plain loop (autograd + ``torch.optim``, see ``tests/training_reference.py``) spends
-    most of its ~0.7 ms per step (one CPU thread) on overhead, 943 x 200 times. Here the
-    step is written by hand on flat buffers (:class:`_FlatSigmoidMLP`) with the same
-    kernels in the same order: the trained weights are bitwise equal to the plain loop's
+    most of its ~0.4-0.7 ms per step (one CPU thread) on overhead, 943 x 200 times. Here
+    the step is written by hand on flat buffers (:class:`_FlatSigmoidMLP`) with the same
+    rounding at every operation: the trained weights are bitwise equal to the plain loop's
     on the same machine, and the printed metric agrees to ~1e-8 (its sum runs over the
-    rated columns only). About 4x faster than the plain loop for the 3-layer net at equal
-    thread count (one): half of the remaining ~150 us per step is RMSprop's update of all
-    70k weights, which must use torch's own kernels to stay bitwise equal. For the 5- and
-    7-layer nets that dense update (~1.1M weights) dominates both loops.
+    rated columns only, in float64). About 3-4x faster than the plain loop for the 3-layer
+    net at equal thread count (one; ``bench/run.py`` measures it): half of the remaining
+    ~100-150 us per step is RMSprop's dense update of all 70k weights, which must keep
+    torch's ``sqrt`` and fused ``addcmul`` to stay bitwise equal. For the 5- and 7-layer
+    nets that dense update (~1.1M weights) dominates both loops.
 
     Args:
         model: a :class:`StackedAutoencoder` with sigmoid activations and no dropout, on
@@ -233,13 +281,16 @@ def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tens
         raise ValueError(f"train has {x_all.shape[1]} columns, the model {model.n_inputs}.")
     if any(p.device.type != "cpu" for p in model.parameters()):
         raise ValueError("the as-published trainer runs on the CPU (one user per step).")
-    users = _as_published_steps(x_all, n_rating_columns)
+    users = _as_published_steps(x_all.contiguous(), n_rating_columns)
     if not users:
         raise ValueError("no user row has an entry > 0; nothing to train on.")
     net = _FlatSigmoidMLP(model, n_rating_columns, lr, weight_decay)
-    sse = torch.zeros(len(users), 1, 1)
-    sse_views = list(sse)  # one [1, 1] view per user, made once
-    correctors = torch.tensor([u.corrector for u in users], dtype=torch.float64)
+    # Each user's output - target at its observed ratings, in one buffer per epoch.
+    sizes = np.array([u.obs_idx.size for u in users])
+    diffs = np.zeros(int(sizes.sum()), dtype=np.float32)
+    diff_views = np.split(diffs, np.cumsum(sizes)[:-1])  # one view per user, made once
+    segment = np.repeat(np.arange(len(users)), sizes)
+    correctors = np.array([u.corrector for u in users])
 
     records = []
     start = time.perf_counter()
@@ -247,10 +298,12 @@ def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tens
         bar = tqdm(range(1, epochs + 1), desc="as published",
                    disable=not _progress_enabled(progress))
         for epoch in bar:
-            for user, sse_out in zip(users, sse_views, strict=True):
-                net.step(user, sse_out)
+            for user, diff_out in zip(users, diff_views, strict=True):
+                net.step(user, diff_out)
             # The article's printed loss: mean of sqrt(MSE * corrector) over the users.
-            metric = torch.sqrt(sse.flatten().double() / n_rating_columns * correctors).mean().item()
+            sse = np.bincount(segment, weights=np.square(diffs, dtype=np.float64),
+                              minlength=len(users))
+            metric = float(np.sqrt(sse / n_rating_columns * correctors).mean())
             records.append({"epoch": epoch, "article_train_metric": metric,
                             "n_users": len(users), "seconds": time.perf_counter() - start})
             bar.set_postfix(metric=f"{metric:.4f}")
