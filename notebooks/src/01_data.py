@@ -24,6 +24,7 @@ dataset = "ml-100k"  # the ratings dataset this notebook describes
 data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data/ folder
 
 # %%
+# %matplotlib inline
 from recsae import data, download, plots
 from recsae.reporting import record_metrics
 

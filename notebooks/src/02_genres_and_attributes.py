@@ -23,6 +23,7 @@ genre_threshold = 3  # a rating >= this counts as "liked" (the article uses 3)
 data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data/ folder
 
 # %%
+# %matplotlib inline
 import pandas as pd
 
 from recsae import data, features

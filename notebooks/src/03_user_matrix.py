@@ -21,6 +21,7 @@ user = 1  # the user shown column by column
 data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data/ folder
 
 # %%
+# %matplotlib inline
 import time
 
 import numpy as np
