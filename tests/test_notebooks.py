@@ -80,3 +80,68 @@ def test_03_user_matrix(tmp_path):
     m = run_notebook(tmp_path, "03")
     assert (m["as_published.n_columns"], m["corrected.n_columns"]) == (1682 + 18 + 4, 1682 + 19 + 24)
     assert (m["users_with_test_ratings"], m["users_with_nonzero_test_row"]) == (459, 943)
+
+
+# Smoke runs with reduced epochs. Values are from the pinned CPU environment (one torch
+# thread, seeded): a change in them means the numbers the notebooks teach have changed.
+TRAINED = 0.003  # tolerance on metrics of trained models
+
+
+def test_04_training(tmp_path):
+    m = run_notebook(tmp_path, "04", epochs=20)
+    assert m["as_published.article_metric"] == pytest.approx(0.395, abs=TRAINED)
+    assert m["as_published.global_rmse"] == pytest.approx(1.047, abs=TRAINED)
+    assert m["corrected.global_rmse"] == pytest.approx(1.034, abs=TRAINED)
+    baseline = m["global_mean.global_rmse"]
+    assert baseline == pytest.approx(1.154, abs=0.0005)
+    assert m["item_mean.global_rmse"] == pytest.approx(1.033, abs=0.0005)
+    # Direction: both beat predicting the mean, and the article's metric flatters both.
+    assert m["corrected.global_rmse"] < m["as_published.global_rmse"] < baseline
+    assert m["as_published.article_metric"] < 0.5 * m["as_published.global_rmse"]
+
+
+def test_05_experiment_table(tmp_path):
+    m = run_notebook(tmp_path, "05", epochs=3, depths=[3], workers=1)
+    assert len(m) == 6 * 2 + 1
+    assert m["as_published.ratings.d3.article_metric"] == pytest.approx(1.052, abs=TRAINED)
+    assert m["as_published.ratings_genres_attributes.d3.article_metric"] == pytest.approx(
+        0.406, abs=TRAINED)
+    # The article's metric falls with feature columns although the RMSE does not.
+    assert (m["as_published.ratings.d3.article_metric"]
+            > m["as_published.ratings_genres.d3.article_metric"]
+            > m["as_published.ratings_genres_attributes.d3.article_metric"])
+    assert m["as_published.ratings_genres_attributes.d3.global_rmse"] == pytest.approx(
+        1.067, abs=TRAINED)
+
+
+def test_06_what_went_wrong(tmp_path):
+    m = run_notebook(tmp_path, "06", epochs=20)
+    # The metric artifacts use a constant predictor: exact.
+    assert m["metric_artifact.ratings.article_metric"] == 1.097
+    assert m["metric_artifact.ratings_genres.article_metric"] == 0.912
+    assert m["metric_artifact.ratings_genres_attributes.article_metric"] == 0.425
+    assert m["ladder.1.global_rmse"] == pytest.approx(1.047, abs=TRAINED)
+    assert m["ladder.6.global_rmse"] == pytest.approx(1.034, abs=TRAINED)
+    assert m["ladder.5.global_rmse"] > 2 * m["global_mean.global_rmse"] > 2  # the collapse
+    assert m["ladder.6.global_rmse"] < m["global_mean.global_rmse"]
+
+
+def test_07_recommending(tmp_path):
+    m = run_notebook(tmp_path, "07", epochs=40)
+    assert m["checkpoint_roundtrip_equal"] == 1
+    assert m["popularity.ndcg@10"] == pytest.approx(0.245, abs=0.001)  # no training: exact
+    assert m["bias.ndcg@10"] == pytest.approx(0.131, abs=0.001)
+    assert m["autoencoder_min_ratings.ndcg@10"] == pytest.approx(0.115, abs=TRAINED)
+    assert m["autoencoder_all.ndcg@10"] < 0.05 < m["autoencoder_min_ratings.ndcg@10"]
+
+
+def test_08_beyond_the_article(tmp_path):
+    m = run_notebook(tmp_path, "08", folds=[1], include_item_autoencoders=False, epochs=20,
+                     budgets=[0, 3])
+    assert m["global_mean.fold1_rmse"] == pytest.approx(1.154, abs=0.0005)
+    assert m["user_item_bias.fold1_rmse"] == pytest.approx(0.960, abs=0.001)
+    assert m["biased_mf.fold1_rmse"] == pytest.approx(0.951, abs=TRAINED)
+    assert m["user_autoencoder.fold1_rmse"] == pytest.approx(1.032, abs=TRAINED)
+    assert m["user_autoencoder.fold1_rmse"] < m["global_mean.fold1_rmse"]
+    assert m["cold.bias.n3.rmse"] < m["cold.bias.n0.rmse"]
+    assert m["cold.ae_ratings.n0.rmse"] == pytest.approx(1.037, abs=TRAINED)
