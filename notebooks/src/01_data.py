@@ -20,7 +20,7 @@
 # and end with a first look at why that is a problem.
 
 # %% tags=["parameters"]
-dataset = "ml-100k"  # the ratings dataset this notebook describes
+# (This notebook describes ML-100K, the article's dataset; notebook 8 also runs on ML-1M.)
 data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data/ folder
 
 # %%
@@ -38,11 +38,11 @@ from recsae.reporting import record_metrics
 # A second call reads the cache and needs no network.
 
 # %%
-path = download.fetch(dataset, "u.data", data_dir)
+path = download.fetch("ml-100k", "u.data", data_dir)
 print("cached in:", path.parent.name)
-ratings = data.load_ratings("u.data", dataset, data_dir)
-users = data.load_users(dataset, data_dir)
-movies = data.load_movies(dataset, data_dir)
+ratings = data.load_ratings("u.data", "ml-100k", data_dir)
+users = data.load_users("ml-100k", data_dir)
+movies = data.load_movies("ml-100k", data_dir)
 print("ratings:", ratings.shape, " users:", users.shape, " movies:", movies.shape)
 ratings.head()
 
