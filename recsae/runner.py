@@ -89,6 +89,14 @@ def strip_run_metadata(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _read_json(path: Path) -> dict:
+    """The JSON object in ``path``, or ``{}`` if there is none (or it is unreadable)."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recsae.runner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -138,8 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{notebook.stem}] done in {seconds:.1f} s", flush=True)
 
     summary = args.output_dir / "metrics.json"
+    timings_path = args.output_dir / "timings.json"
+    if args.only:  # a partial run updates the other notebooks' last results, not erases them
+        all_metrics = _read_json(summary) | all_metrics
+        timings = _read_json(timings_path) | timings
+    all_metrics = dict(sorted(all_metrics.items()))
+    timings = dict(sorted(timings.items()))
     summary.write_text(json.dumps(all_metrics, indent=2, sort_keys=True) + "\n")
-    (args.output_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    timings_path.write_text(json.dumps(timings, indent=2) + "\n")
     (args.output_dir / "metrics.md").write_text(metrics_markdown(all_metrics))
     where = NOTEBOOK_DIR if args.mode == "refresh" else out_dir
     print(f"\nExecuted notebooks: {where}\nMetrics: {summary} and "

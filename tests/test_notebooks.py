@@ -161,3 +161,12 @@ def test_08_runs_on_ml1m_format_data(tmp_path):
     assert m["user_item_bias.fold1_rmse"] < m["global_mean.fold1_rmse"]
     assert not any(name.startswith("cold.") for name in m)  # ML-100K only: skipped
     assert len(ratings) > 1000
+
+
+def test_partial_run_keeps_other_results(tmp_path):
+    (tmp_path / "metrics.json").write_text('{"99_other": {"x": 1}}')
+    (tmp_path / "timings.json").write_text('{"99_other": 5.0}')
+    assert runner.main(["run", "01", "--output-dir", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics) == {"01_data", "99_other"}
+    assert set(json.loads((tmp_path / "timings.json").read_text())) == {"01_data", "99_other"}
