@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from recsae import data
-from recsae.experiments import score
+from recsae.experiments import feature_column_effect, score
 from recsae.features import (
+    FEATURE_SETS,
     FeatureTables,
     UserMatrices,
     build_from_tables,
@@ -134,9 +135,6 @@ def metric_artifacts(train: pd.DataFrame, test: pd.DataFrame, recipe: str = "as_
     metric itself: the extra non-zero entries in its denominator and the users it counts.
     See :func:`recsae.experiments.feature_column_effect` for the columns.
     """
-    from recsae.experiments import feature_column_effect
-    from recsae.features import FEATURE_SETS
-
     tables = load_feature_tables(recipe, data_dir)
     test_matrices = {fs: build_from_tables(train, test, tables, fs).test for fs in FEATURE_SETS}
     n_users, n_items = test_matrices["ratings"].shape  # that matrix has only rating columns
