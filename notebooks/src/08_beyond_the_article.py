@@ -67,7 +67,6 @@ summary = evaluation.summarise(cv)
 print(f"{dataset}, folds {folds}: mean ± std over folds")
 print(evaluation.format_summary(summary, ("rmse", "mae", "ndcg@10", "precision@10"), 3)
       .to_string())
-# NBVAL_CHECK_OUTPUT
 print(f"\nfold {folds[0]} alone (for u{folds[0]}.test, comparable with published numbers):")
 print(cv[cv["fold"] == folds[0]].set_index("model")[["rmse", "mae", "ndcg@10", "precision@10"]]
       .round(3).to_string())
