@@ -1,8 +1,15 @@
 """recsae: the 'Deep Autoencoders for movie recommendations' tutorial, as published and corrected.
 
-Modules, one concern each: ``download`` (fetch/verify/cache), ``data`` (typed loaders),
-``features`` (user matrices), ``models``, ``training``, ``metrics``, ``plots``, ``reporting``,
-``runner`` (papermill execution of the notebooks).
+One module per concern:
+
+* data: ``download`` (fetch, verify, cache), ``data`` (typed loaders), ``splits``;
+* the article: ``features`` (user matrices, both recipes), ``models``, ``training``
+  (as-published and corrected trainers), ``metrics`` (the article's metric and honest ones),
+  ``experiments`` (its table, regenerated), ``ablation`` (what each bug costs);
+* beyond it: ``recommend``, ``ranking``, ``baselines``, ``autorec`` (item-based autoencoders),
+  ``user_autoencoder``, ``evaluation`` (cross-validation), ``coldstart``;
+* plumbing: ``runtime`` (seeds, device, threads), ``checkpoint``, ``plots``, ``reporting``,
+  ``runner`` (papermill execution of the notebooks).
 """
 
 __version__ = "0.1.0"
