@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recsae.baselines import Popularity
 from recsae.features import ColumnIndex, FeatureTables, user_row
+from recsae.ranking import rank_top_k
 
 
 @torch.no_grad()
@@ -81,9 +83,8 @@ def recommend(scores: np.ndarray, rated: np.ndarray, columns: ColumnIndex, movie
     if not 1 <= k <= available:
         raise ValueError(f"k must be between 1 and the {available} candidate movies (not rated "
                          f"by this user, not excluded); got k={k}.")
-    masked = np.where(rated, -np.inf, scores)
-    # Stable sort on the negated scores: ties keep catalogue order, so results are repeatable.
-    best = np.argsort(-masked, kind="stable")[:k]
+    # The same ranking code as the evaluation (ties keep catalogue order).
+    best = rank_top_k(scores[None, :], rated[None, :], k)[0]
     item_ids = columns.item_ids[best]
     info = movies.set_index("item_id").reindex(item_ids)
     return pd.DataFrame({
@@ -143,10 +144,8 @@ def popularity_scores(train: pd.DataFrame, columns: ColumnIndex, min_ratings: in
     A movie's mean training rating, shrunk toward the global mean by ``min_ratings`` pseudo
     ratings, so a movie with one 5-star rating does not top the list.
     """
-    stats = train.groupby("item_id")["rating"].agg(["sum", "count"]).reindex(columns.item_ids)
-    stats = stats.fillna(0.0)
-    global_mean = float(train["rating"].mean())
-    return ((stats["sum"] + min_ratings * global_mean) / (stats["count"] + min_ratings)).to_numpy()
+    popularity = Popularity(score="mean", shrinkage=min_ratings).fit(train)
+    return popularity.predict(columns.item_ids, columns.item_ids)
 
 
 def recommend_for_new_user(model: torch.nn.Module, ratings: Mapping[int | str, float],
