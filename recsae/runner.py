@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from recsae import download
+from recsae.cpu_env import pin_cpu_env
 from recsae.reporting import METRICS_PATH_ENV, metrics_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                         metavar=("NAME", "VALUE"), help="notebook parameter (repeatable)")
     parser.add_argument("--output-dir", type=Path, default=BUILD_DIR)
     args = parser.parse_args(argv)
+    pin_cpu_env()  # the kernels started below inherit it: the committed outputs repeat
     parameters = {name: _parse_value(value) for name, value in args.parameter}
     if args.mode == "refresh" and parameters:
         parser.error("refresh writes the committed notebooks: run them with their defaults.")

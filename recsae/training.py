@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from recsae.models import StackedAutoencoder
 from recsae.runtime import get_device, seed_everything, torch_threads
+from recsae.sparse import SparseRows, minibatch_gradients, outputs_at
 
 # The article's optimizer: optim.RMSprop(lr=0.01, weight_decay=0.5), torch's defaults
 # for the rest (alpha=0.99, eps=1e-8, no momentum, not centered).
@@ -448,40 +449,110 @@ def split_validation(train: np.ndarray, n_rating_columns: int, fraction: float,
 
 
 def build_optimizer(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer named in ``config`` (``foreach`` kernels: fewer, larger operations)."""
-    common = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": True}
+    """The optimizer named in ``config``.
+
+    Adam, AdamW and SGD use torch's fused kernels (one kernel per parameter instead of a
+    dozen ``foreach`` calls: about a third of a 3-layer step on the CPU); RMSprop, which has
+    no fused kernel, uses ``foreach``.
+    """
+    common = {"lr": config.lr, "weight_decay": config.weight_decay}
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, **common)
+        return torch.optim.Adam(params, fused=True, **common)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, **common)
+        return torch.optim.AdamW(params, fused=True, **common)
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, momentum=config.momentum, **common)
-    return torch.optim.SGD(params, momentum=config.momentum, **common)
+        return torch.optim.RMSprop(params, momentum=config.momentum, foreach=True, **common)
+    return torch.optim.SGD(params, momentum=config.momentum, fused=True, **common)
 
 
-def train_epoch(model: StackedAutoencoder, inputs: torch.Tensor, n_rating_columns: int,
+def observed_ratings_mask(inputs: torch.Tensor, n_rating_columns: int) -> torch.Tensor:
+    """Where a training row is scored: its non-zero *rating* columns, as 0/1 floats.
+
+    Args:
+        inputs: ``[n_users, n_columns]``.
+
+    Returns:
+        ``[n_users, n_columns]`` (same dtype and device), 0 on every feature column. Made
+        once per run, so that each minibatch's loss is two passes over full-width rows
+        instead of slicing, comparing and copying its rating block every step.
+    """
+    mask = (inputs != 0).to(inputs.dtype)
+    mask[:, n_rating_columns:] = 0.0
+    return mask
+
+
+class TrainingRows:
+    """The rows :func:`fit` trains on, in the form a minibatch's loss is computed from.
+
+    Sparse (the CPU default): only the non-zero inputs and the scored outputs are computed
+    (:mod:`recsae.sparse`, ~20x fewer operations on ML-100K). Dense (CUDA, where full
+    matrix products are cheap): the model's ordinary forward pass, masked. Both compute the
+    same loss; they differ in float rounding only.
+
+    Args:
+        fit_input: ``[n_users, n_columns]``: each row is its own target, scored on its
+            non-zero rating columns (``< n_rating_columns``).
+        device: where the model lives.
+        use_sparse: None: sparse on the CPU, dense elsewhere.
+    """
+
+    def __init__(self, fit_input: np.ndarray, n_rating_columns: int, device: torch.device,
+                 use_sparse: bool | None = None) -> None:
+        self.inputs = torch.from_numpy(np.ascontiguousarray(fit_input, dtype=np.float32)).to(device)
+        self.n_rows = self.inputs.shape[0]
+        self.sparse = device.type == "cpu" if use_sparse is None else use_sparse
+        if self.sparse:
+            if device.type != "cpu":
+                raise ValueError(f"sparse minibatches run on the CPU only, not on {device}; "
+                                 "pass sparse=False (or None) for other devices.")
+            self.rows = SparseRows(fit_input, n_rating_columns)
+            self.all_rows = self.rows.batch()
+        else:
+            self.observed = observed_ratings_mask(self.inputs, n_rating_columns)
+
+    def minibatch_gradients(self, model: StackedAutoencoder,
+                            rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Set the parameters' ``.grad`` to the gradient of the mean squared error over the
+        scored ratings of ``rows`` (user indices ``[batch]``); return that sum of squared
+        errors and the count (0-d tensors on the device)."""
+        if self.sparse:
+            sse, count = minibatch_gradients(model, self.rows.batch(rows.numpy()))
+            return torch.tensor(sse), torch.tensor(float(count))
+        x = self.inputs.index_select(0, rows)
+        # The target is the input itself, scored where the mask is 1 (feature columns and
+        # unrated movies are 0 there): the same loss as on the rating block alone.
+        sse, count = masked_mse_loss(model(x), x, self.observed.index_select(0, rows))
+        (sse / count.clamp(min=1.0)).backward()
+        return sse.detach(), count
+
+    def outputs_at(self, model: StackedAutoencoder, rows: torch.Tensor,
+                   cols: torch.Tensor) -> torch.Tensor:
+        """``model(inputs)[rows, cols]`` ``[m]`` (rows, cols: int64 ``[m]`` on the device)."""
+        if self.sparse:
+            return outputs_at(model, self.all_rows, rows.numpy(), cols.numpy())
+        return model.predict_entries(self.inputs, rows, cols)
+
+
+def train_epoch(model: StackedAutoencoder, data: TrainingRows,
                 optimizer: torch.optim.Optimizer, batch_size: int,
                 generator: torch.Generator | None = None) -> float:
     """One pass over the users in shuffled minibatches; returns the epoch's training RMSE.
 
     Args:
-        inputs: ``[n_users, n_columns]`` on the model's device; each row is its own target
-            and only its non-zero rating columns are scored.
+        data: the training rows (on the model's device).
         generator: for the shuffling (CPU generator).
     """
     model.train()
-    order = torch.randperm(inputs.shape[0], generator=generator).to(inputs.device)
-    total_sse = torch.zeros((), device=inputs.device)
-    total_count = torch.zeros((), device=inputs.device)
-    for start in range(0, inputs.shape[0], batch_size):
-        x = inputs.index_select(0, order[start:start + batch_size])
-        target = x[:, :n_rating_columns]
-        out = model(x)[:, :n_rating_columns]
-        sse, count = masked_mse_loss(out, target, target != 0)
+    order = torch.randperm(data.n_rows, generator=generator)
+    if not data.sparse:
+        order = order.to(data.inputs.device)
+    total_sse = torch.zeros((), device=data.inputs.device)
+    total_count = torch.zeros((), device=data.inputs.device)
+    for start in range(0, data.n_rows, batch_size):
         optimizer.zero_grad(set_to_none=True)  # the article never did this
-        (sse / count.clamp(min=1.0)).backward()
+        sse, count = data.minibatch_gradients(model, order[start:start + batch_size])
         optimizer.step()
-        total_sse += sse.detach()
+        total_sse += sse
         total_count += count
     return math.sqrt(total_sse.item() / max(total_count.item(), 1.0))
 
@@ -501,7 +572,8 @@ def predict(model: StackedAutoencoder, inputs: np.ndarray | torch.Tensor,
 
 class _Validation:
     """The held-out ratings as flat index tensors, so an epoch's check costs one forward
-    pass and a gather (no ``[n_users, n_items]`` NumPy masks)."""
+    pass to the last hidden layer and a dot product per held-out rating (no
+    ``[n_users, n_columns]`` output, no NumPy masks)."""
 
     def __init__(self, val_target: np.ndarray, device: torch.device) -> None:
         rows, cols = np.nonzero(val_target)
@@ -510,15 +582,16 @@ class _Validation:
         self.values = torch.from_numpy(val_target[rows, cols]).to(device)
 
     @torch.no_grad()
-    def rmse(self, model: StackedAutoencoder, inputs: torch.Tensor) -> float:
+    def rmse(self, model: StackedAutoencoder, data: TrainingRows) -> float:
         """Validation RMSE, predictions clipped to 1..5 like the reported test RMSE."""
         model.eval()
-        pred = model(inputs)[self.rows, self.cols].clamp(1.0, 5.0)
+        pred = data.outputs_at(model, self.rows, self.cols).clamp(1.0, 5.0)
         return math.sqrt(torch.mean((pred - self.values) ** 2).item())
 
 
 def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = None,
-        device: str | torch.device | None = None, threads: int | None = None) -> FitResult:
+        device: str | torch.device | None = None, threads: int | None = None,
+        sparse: bool | None = None) -> FitResult:
     """Train a new :class:`StackedAutoencoder` with the corrected trainer.
 
     Args:
@@ -529,6 +602,9 @@ def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = N
         device: see :func:`recsae.runtime.get_device` (None: CUDA if available).
         threads: torch CPU threads for the run (None: torch's default); see
             :func:`recsae.runtime.torch_threads`.
+        sparse: compute each minibatch from its non-zero entries only (:mod:`recsae.sparse`;
+            CPU only) or densely; None: sparse on the CPU, dense elsewhere. Same loss and
+            gradients up to float rounding; sparse is several times faster on the CPU.
 
     Returns:
         :class:`FitResult`: the model (best validation epoch's weights, eval mode, on
@@ -538,11 +614,11 @@ def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = N
     """
     with torch_threads(threads):
         return _fit(np.asarray(train, dtype=np.float32), n_rating_columns,
-                    config or TrainConfig(), get_device(device))
+                    config or TrainConfig(), get_device(device), sparse)
 
 
 def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
-         torch_device: torch.device) -> FitResult:
+         torch_device: torch.device, use_sparse: bool | None = None) -> FitResult:
     generator = seed_everything(config.seed)
     model = StackedAutoencoder(train.shape[1], config.hidden, config.activation,
                                config.dropout).to(torch_device)
@@ -553,7 +629,7 @@ def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
                                                  config.val_fraction, config.seed)
         if val_target.any():  # else: too few ratings to hold any out
             validation = _Validation(val_target, torch_device)
-    inputs = torch.from_numpy(fit_input).to(torch_device)
+    data = TrainingRows(fit_input, n_rating_columns, torch_device, use_sparse)
     optimizer = build_optimizer(model.parameters(), config)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
                  if config.schedule == "cosine" else None)
@@ -565,12 +641,11 @@ def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
                disable=not _progress_enabled(config.progress))
     for epoch in bar:
         lr = optimizer.param_groups[0]["lr"]
-        train_rmse = train_epoch(model, inputs, n_rating_columns, optimizer,
-                                 config.batch_size, generator)
+        train_rmse = train_epoch(model, data, optimizer, config.batch_size, generator)
         if scheduler is not None:
             scheduler.step()
         # Input: the user's remaining training ratings; target: the held-out ones.
-        val_rmse = validation.rmse(model, inputs) if validation is not None else math.nan
+        val_rmse = validation.rmse(model, data) if validation is not None else math.nan
         records.append({"epoch": epoch, "train_rmse": train_rmse, "val_rmse": val_rmse,
                         "lr": lr, "seconds": time.perf_counter() - start})
         bar.set_postfix(train=f"{train_rmse:.4f}", val=f"{val_rmse:.4f}")
