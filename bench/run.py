@@ -271,6 +271,22 @@ def stage_fit(quick: bool, device: str) -> dict[str, Any]:
             "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
+def numba_compile_seconds() -> dict[str, float]:
+    """Seconds for ``import recsae.kernels`` (imports numba) and ``kernels.compile_all()``
+    in fresh interpreters sharing an empty numba cache: compiled the first time, loaded
+    from the on-disk cache the second (what every later run of the trainer pays)."""
+    code = ("import json, time; t = time.perf_counter(); from recsae import kernels; "
+            "i = time.perf_counter() - t; print(json.dumps([i, kernels.compile_all()]))")
+    result = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for key in ("first", "cached"):
+            out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env,
+                                 capture_output=True, text=True).stdout
+            result["import_s"], result[f"{key}_compile_s"] = json.loads(out.splitlines()[-1])
+    return result
+
+
 def stage_as_published(quick: bool, device: str) -> dict[str, Any]:
     """The fast as-published trainer vs the plain per-user autograd loop, one thread each."""
     import numpy as np
@@ -321,14 +337,32 @@ def stage_as_published(quick: bool, device: str) -> dict[str, Any]:
         fast_us.append(timed(lambda: fast(1))[0] / n_steps * 1e6)
     ratio = statistics.median(ref_us) / statistics.median(fast_us)
 
-    # Where a fast step goes: the dense RMSprop update of every weight, timed alone.
+    # Where a fast step goes: the dense RMSprop update of every weight (two numba kernels
+    # around torch.sqrt), torch.sqrt alone, and the torch matrix products + sigmoids.
     net = training._FlatSigmoidMLP(copy.deepcopy(start_model), N_RATING_COLUMNS,
                                    training.ARTICLE_LR, training.ARTICLE_WEIGHT_DECAY)
+    users = training._as_published_users(torch.from_numpy(np.ascontiguousarray(
+        train, dtype=np.float32)), N_RATING_COLUMNS)
+
+    def products() -> None:  # the torch calls of one step, as train_epoch makes them
+        h = users.rows[0]
+        for bias, weight_t, act in zip(net.bias_rows[:-1], net.weights_t[:-1], net.acts[:-1],
+                                       strict=True):
+            h = torch.addmm(bias, h, weight_t, out=act).sigmoid_()
+        torch.addmm(net.bias_rows[-1], h, net.weights_t[-1], out=net.acts[-1])
+        for i in range(len(net.weights) - 1, 0, -1):
+            torch.mm(net.dacts[i], net.weights[i], out=net.dacts[i - 1])
+
     rounds = 200 if quick else 2000
     with torch_threads(1), torch.no_grad():
+        # One epoch first: realistic magnitudes (MKL's sqrt is slower on tiny values), and
+        # every kernel compiled or loaded before the clock starts.
+        net.train_epoch(users, np.zeros(users.n_diffs, dtype=np.float32))
+        net.rmsprop_update()
         update_us = timed(lambda: [net.rmsprop_update() for _ in range(rounds)])[0] / rounds * 1e6
         sqrt_us = timed(lambda: [torch.sqrt(net.square_avg, out=net.denom)
                                  for _ in range(rounds)])[0] / rounds * 1e6
+        products_us = timed(lambda: [products() for _ in range(rounds)])[0] / rounds * 1e6
     full_epochs = 3 if quick else training.ARTICLE_EPOCHS
     full_s = timed(lambda: fast(full_epochs))[0]
     return {
@@ -338,6 +372,7 @@ def stage_as_published(quick: bool, device: str) -> dict[str, Any]:
         "fast_us_per_step": spread(fast_us), "reference_us_per_step": spread(ref_us),
         "ratio": ratio,
         "rmsprop_update_us": update_us, "torch_sqrt_us": sqrt_us,
+        "torch_products_us": products_us, "numba": numba_compile_seconds(),
         "full_run_epochs": full_epochs, "full_run_seconds": full_s,
         "reference_full_run_seconds_extrapolated":
             statistics.median(ref_us) * n_steps * full_epochs / 1e6,
@@ -553,11 +588,16 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"- What dominates a fast step: RMSprop's dense update of all {ap['n_parameters']:,} "
         f"weights takes {ap['rmsprop_update_us']:.0f} µs of the "
-        f"{ap['fast_us_per_step']['median']:.0f} µs ({ap['torch_sqrt_us']:.0f} µs of it is "
-        "`torch.sqrt`, MKL's, which must be kept: NumPy's correctly rounded square root "
-        "differs in the last bit and RMSprop amplifies that to 1e-2 within two epochs); the "
-        "rest is the three dense 1704×20 matrix products that must stay torch's for the same "
-        "rounding, and ~25 small NumPy/torch calls.",
+        f"{ap['fast_us_per_step']['median']:.0f} µs, {ap['torch_sqrt_us']:.0f} µs of it "
+        "`torch.sqrt` (MKL's, which must be kept: NumPy's correctly rounded square root "
+        "differs in the last bit and RMSprop amplifies that to 1e-2 within two epochs), the "
+        "rest two numba kernels with torch's roundings; the 4 `addmm`, 3 `sigmoid_` and 3 "
+        f"`mm` that must stay torch's for the same rounding take {ap['torch_products_us']:.0f} "
+        "µs; the rest is the small numba kernels (the output gradient, the rank-1 updates of "
+        "the gradient sum) and the Python loop.",
+        f"- numba: compiling the kernels takes {ap['numba']['first_compile_s']:.1f} s the "
+        f"first time, loading them from its on-disk cache {ap['numba']['cached_compile_s']:.2f} "
+        f"s afterwards (plus {ap['numba']['import_s']:.2f} s to import numba).",
         f"- What dominates the plain loop: {ap['profile_reference']}.",
         "",
         "## Peak resident memory (each stage in a fresh process)",

@@ -1,7 +1,8 @@
 """Training the stacked autoencoder, two ways.
 
 * :func:`train_as_published` reproduces the article's training loop exactly, quirks
-  included, but fast (a hand-written forward/backward on one flat parameter buffer).
+  included, but fast (a hand-written forward/backward on one flat parameter buffer, its
+  element-wise parts in numba kernels: :mod:`recsae.kernels`).
 * :func:`fit` is the corrected trainer: minibatches, gradients zeroed every step, a loss
   over observed ratings only, a validation split carved from the training ratings for
   early stopping and model selection, and a history DataFrame.
@@ -38,7 +39,6 @@ RMSPROP_ALPHA = 0.99
 RMSPROP_EPS = 1e-8
 
 _ALIGN = 16  # float32 elements per 64 bytes
-_sigmoid_backward = torch.ops.aten.sigmoid_backward  # what autograd calls for nn.Sigmoid
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 
@@ -59,171 +59,159 @@ def _as_float_tensor(matrix: np.ndarray | torch.Tensor) -> torch.Tensor:
 # The article's training loop, exactly, fast.
 # --------------------------------------------------------------------------------------
 
-class _UserStep(NamedTuple):
-    """What one as-published optimizer step needs from one user's training row.
+class _Users(NamedTuple):
+    """The users the article trains on, in id (row) order, packed for the step kernels."""
 
-    NumPy arrays where NumPy does the work: its fancy indexing and small element-wise ops
-    cost ~1 us where a torch call costs several, and they round exactly as torch does.
-    """
-
-    input_row: torch.Tensor   # [1, n_columns]: the user's training row
-    input_idx: np.ndarray     # [k] int64: columns where the input row is non-zero
-    input_val: np.ndarray     # [k] float32: the values there
-    obs_idx: np.ndarray       # [m] int64: rating columns where the target is non-zero
-    obs_val: np.ndarray       # [m] float32: the target ratings there
-    corrector: float          # n_rating_columns / (entries > 0 in the whole row + 1e-10)
+    rows: list[torch.Tensor]  # [1, n_columns] each: the user's training row (a view)
+    table: np.ndarray         # [n_users, 4] int64: see kernels.START ... DIFF_START
+    cols: np.ndarray          # int64: each user's non-zero input columns, sorted, concatenated
+    vals: np.ndarray          # float32: the values there
+    correctors: np.ndarray    # n_rating_columns / (entries > 0 in the whole row + 1e-10)
+    n_diffs: int              # observed ratings in all, the size of the ``diffs`` buffer
 
 
-def _as_published_steps(train: torch.Tensor, n_rating_columns: int) -> list[_UserStep]:
-    """One :class:`_UserStep` per user the article trains on, in id (row) order.
+def _as_published_users(train: torch.Tensor, n_rating_columns: int) -> _Users:
+    """The users that get an optimizer step and what their steps need.
 
     The article skips a user only when its whole row has no entry > 0 (its test
     ``torch.sum(target.data > 0) > 0``); everyone else gets an optimizer step.
     """
-    rows = train.numpy()
-    steps = []
-    for row in range(rows.shape[0]):
-        x = rows[row]
-        positives = int((x > 0).sum())
-        if positives == 0:
-            continue
-        input_idx = np.flatnonzero(x)
-        # target = input.clone(), so the target's non-zero rating columns are the input's.
-        obs_idx = input_idx[input_idx < n_rating_columns]
-        steps.append(_UserStep(train[row:row + 1], input_idx, x[input_idx].copy(), obs_idx,
-                               x[obs_idx].copy(), n_rating_columns / (positives + 1e-10)))
-    return steps
-
-
-def _is_power_of_two(value: float) -> bool:
-    """Whether ``value * x`` is exact in float32 (a positive power of two, no overflow)."""
-    return value > 0 and math.frexp(value)[0] == 0.5
+    x = train.numpy()
+    positives = (x > 0).sum(axis=1)
+    users = np.flatnonzero(positives)
+    # rows: index among the users; each user's columns come sorted.
+    rows, cols = np.divmod(np.flatnonzero(x[users] != 0), x.shape[1])
+    n_nonzero = np.bincount(rows, minlength=users.size)
+    # target = input.clone(), so the target's non-zero rating columns are the input's:
+    # the first n_obs of the user's sorted non-zero columns.
+    n_obs = np.bincount(rows, weights=cols < n_rating_columns, minlength=users.size)
+    starts = np.cumsum(n_nonzero) - n_nonzero
+    # Columns kernels.START, N_NONZERO, N_OBS, DIFF_START.
+    table = np.stack([starts, n_nonzero, n_obs, np.cumsum(n_obs) - n_obs], axis=1)
+    all_rows = train.split(1)  # [1, n_columns] views, as train[row:row + 1]
+    return _Users([all_rows[row] for row in users], table.astype(np.int64),
+                  cols.astype(np.int64), x[users[rows], cols],
+                  n_rating_columns / (positives[users] + 1e-10), int(n_obs.sum()))
 
 
 class _FlatSigmoidMLP:
     """The parameters of a sigmoid :class:`StackedAutoencoder`, their never-zeroed gradient
-    sum and RMSprop's state, each in one flat float32 buffer (weights are views of it).
+    sum and RMSprop's state, each a row of one float32 buffer ``state`` (weights are views
+    of its first row), plus a scratch buffer ``work`` for one user's activations and
+    gradients.
 
-    :meth:`step` is one iteration of the article's loop for one user. It computes exactly
-    what autograd and ``torch.optim.RMSprop`` compute, with the same rounding, so the
-    weights equal the plain loop's bit for bit; what it saves is their per-step overhead.
-    The rules that keep the bits equal:
+    :meth:`train_epoch` runs the article's loop over the users once. Each step computes
+    exactly what autograd and ``torch.optim.RMSprop`` compute, with the same rounding, so
+    the weights equal the plain loop's bit for bit; what it saves is their per-step
+    overhead. The rules that keep the bits equal:
 
-    * matrix products that *sum* (forward, and the backward ``dh``) use torch's kernels
-      on the same shapes and strides as autograd (BLAS summation order is kernel-specific);
-    * products without a sum (the rank-1 weight gradients), gathers, scatters and single
-      IEEE operations (``+``, ``*``, ``-``) are done in NumPy on views of the same memory,
-      restricted to the rows/columns where the gradient is non-zero (adding 0 changes
-      nothing);
-    * RMSprop's ``addcmul`` (fused multiply-add) and ``sqrt`` (MKL's, not correctly
-      rounded) stay torch calls.
+    * matrix products (they *sum*: the forward ``addmm``, the backward ``mm``), ``sigmoid``
+      and RMSprop's ``sqrt`` (MKL's, not correctly rounded) are torch's kernels, called on
+      the same shapes and strides as autograd's (BLAS summation order is kernel-specific);
+    * everything else is single IEEE operations (``+``, ``*``, ``-``, ``/``, fused
+      multiply-adds where torch's kernels have one), gathers and scatters: numba kernels
+      (:mod:`recsae.kernels`) do them in place on NumPy views of the same memory, with the
+      roundings of the torch kernels they replace, restricted to the rows/columns where the
+      gradient is non-zero (adding 0 changes nothing). Five kernel calls and eleven torch
+      calls per step (3 hidden layers), nothing allocated.
     """
 
     def __init__(self, model: StackedAutoencoder, n_rating_columns: int, lr: float,
                  weight_decay: float) -> None:
-        self.params = list(model.parameters())  # weight, bias of each layer, in order
+        from recsae import kernels  # imports numba: only when this trainer runs
+
+        self.k = kernels
+        params = list(model.parameters())  # weight, bias of each layer, in order
         # Each parameter starts on a 64-byte boundary of the buffer, as a separately
         # allocated tensor does: BLAS kernels round differently on differently aligned data.
-        self.offsets, size = [], 0
-        for p in self.params:
-            self.offsets.append(size)
-            size += -(-p.numel() // _ALIGN) * _ALIGN
-        self.flat = torch.zeros(size)  # padding stays 0: zero gradient, zero update
-        self.grad = torch.zeros(size)  # .grad, never zeroed: the sum of all steps' gradients
-        self.square_avg = torch.zeros(size)  # RMSprop's state
-        self.grad_wd = torch.empty(size)  # grad + weight_decay * param: torch's copy
-        self.denom = torch.empty(size)
-        if self.flat.data_ptr() % 64 or self.grad.data_ptr() % 64:
-            raise RuntimeError("the CPU allocator returned a buffer not aligned to 64 bytes.")
-        pv, gv = self._views(self.flat), self._views(self.grad)
+        offsets = _aligned_offsets([p.numel() for p in params])
+        self.state = torch.zeros(4, offsets[-1])  # padding stays 0: zero gradient and update
+        self.flat, self.grad = self.state[kernels.PARAM], self.state[kernels.GRAD]
+        self.square_avg, self.denom = self.state[kernels.SQUARE_AVG], self.state[kernels.DENOM]
+        self.shapes, self.offsets = [p.shape for p in params], offsets[:-1]
+        self.param_views = self.views(self.flat)
         with torch.no_grad():
-            for p, v in zip(self.params, pv, strict=True):
+            for p, v in zip(params, self.param_views, strict=True):
                 v.copy_(p)
-        self.weights = pv[0::2]
+        self.weights = self.param_views[0::2]
         # addmm(bias, x, weight.t()) is what F.linear calls: made once, not every step.
         self.weights_t = [w.t() for w in self.weights]
-        self.bias_rows = [b.view(1, -1) for b in pv[1::2]]
-        self.gweights = [g.numpy() for g in gv[0::2]]  # NumPy views of the gradient sum
-        self.gbiases = [g.numpy() for g in gv[1::2]]
-        self.lr, self.weight_decay = lr, weight_decay
-        # d MSELoss(mean over n columns) / d output, as mse_loss_backward rounds it.
-        self.scale = np.float32(2.0 / n_rating_columns)
-        self.g_out = torch.zeros(1, model.n_inputs)  # dense output gradient, 0 off obs
-        self.g_out_np = self.g_out.numpy()[0]
-        self.grad_np, self.flat_np = self.grad.numpy(), self.flat.numpy()
-        self.grad_wd_np, self.denom_np = self.grad_wd.numpy(), self.denom.numpy()
-        self.square_avg_np = self.square_avg.numpy()
-        self.alpha = np.float32(RMSPROP_ALPHA)
-        self.eps = np.float32(RMSPROP_EPS)  # add_(1e-8) on a float32 tensor adds float32(1e-8)
-        # torch adds weight_decay * param with a fused multiply-add; when that product is
-        # exact (0.5, the article's) NumPy's two separate operations give the same bits.
-        self.wd_np = np.float32(weight_decay) if _is_power_of_two(weight_decay) else None
+        self.bias_rows = [b.view(1, -1) for b in self.param_views[1::2]]
+        # Per layer: its output (after the sigmoid, hidden layers) and d loss / d that,
+        # each [1, n_out] on a 64-byte boundary of ``work``, as a fresh tensor would be.
+        row_sizes = [w.shape[0] for w in self.weights for _ in range(2)]
+        work_offsets = _aligned_offsets(row_sizes)
+        self.work = torch.zeros(work_offsets[-1])
+        rows = [self.work[o:o + n].view(1, n)
+                for o, n in zip(work_offsets[:-1], row_sizes, strict=True)]
+        self.acts, self.dacts = rows[0::2], rows[1::2]
+        self.layout = np.array(
+            [[offsets[2 * i], offsets[2 * i + 1], w.shape[0], w.shape[1],
+              work_offsets[2 * i], work_offsets[2 * i + 1]] for i, w in enumerate(self.weights)],
+            dtype=np.int64)
+        if self.state.data_ptr() % 64 or self.work.data_ptr() % 64:
+            raise RuntimeError("the CPU allocator returned a buffer not aligned to 64 bytes.")
+        # Each scalar as torch's kernel converts it: the nearest float32 of the double.
+        consts = {kernels.SCALE: 2.0 / n_rating_columns,  # mse_loss_backward's norm
+                  kernels.WEIGHT_DECAY: weight_decay, kernels.ALPHA: RMSPROP_ALPHA,
+                  kernels.ONE_MINUS_ALPHA: 1 - RMSPROP_ALPHA, kernels.NEG_LR: -lr,
+                  kernels.EPS: RMSPROP_EPS}  # add_(1e-8) on float32 adds float32(1e-8)
+        self.consts = np.array([consts[i] for i in range(len(consts))], dtype=np.float32)
+        self.state_np, self.work_np = self.state.numpy(), self.work.numpy()
 
-    def _views(self, buffer: torch.Tensor) -> list[torch.Tensor]:
-        return [buffer[o:o + p.numel()].view(p.shape)
-                for o, p in zip(self.offsets, self.params, strict=True)]
-
-    def step(self, user: _UserStep, diff_out: np.ndarray) -> None:
-        """Forward, backward (added to the gradient sum) and one RMSprop update for one
-        user; ``diff_out`` ``[m]`` receives output - target at the observed ratings (the
-        loss is their sum of squares over ``n_rating_columns``)."""
-        self.accumulate_gradient(user, diff_out)
-        self.rmsprop_update()
-
-    def accumulate_gradient(self, user: _UserStep, diff_out: np.ndarray) -> None:
-        """Forward and backward for one user, the gradient *added* to the running sum."""
-        weights_t, bias_rows = self.weights_t, self.bias_rows
-        gweights, gbiases = self.gweights, self.gbiases
-        sigmoid, addmm = torch.sigmoid, torch.addmm
-        n_layers = len(weights_t)
-        h = sigmoid(addmm(bias_rows[0], user.input_row, weights_t[0]))  # [1, h1]
-        hs = [h]
-        for i in range(1, n_layers - 1):
-            h = sigmoid(addmm(bias_rows[i], h, weights_t[i]))
-            hs.append(h)
-        out = addmm(bias_rows[-1], h, weights_t[-1]).numpy()[0]  # [n_columns]
-        # The article zeroes the output where the target is 0, so only the observed rating
-        # columns enter the loss and get a gradient.
-        obs_idx = user.obs_idx
-        np.subtract(out[obs_idx], user.obs_val, out=diff_out)
-        g = diff_out * self.scale  # d loss / d output at the observed columns
-        # Backward, *added* to the gradient sum (the article never zeroes it). Rows and
-        # columns with a zero gradient are skipped: adding 0 changes nothing.
-        gweights[-1][obs_idx] += np.multiply.outer(g, h.numpy()[0])
-        gbiases[-1][obs_idx] += g
-        self.g_out_np[obs_idx] = g
-        dh = torch.mm(self.g_out, self.weights[-1])  # dense, as autograd: the same rounding
-        self.g_out_np[obs_idx] = 0.0
-        for i in range(n_layers - 2, 0, -1):
-            dz = _sigmoid_backward(dh, hs[i])
-            dz_np = dz.numpy()[0]
-            gweights[i] += np.multiply.outer(dz_np, hs[i - 1].numpy()[0])
-            gbiases[i] += dz_np
-            dh = torch.mm(dz, self.weights[i])
-        dz_np = _sigmoid_backward(dh, hs[0]).numpy()[0]
-        gweights[0][:, user.input_idx] += np.multiply.outer(dz_np, user.input_val)
-        gbiases[0] += dz_np
+    def train_epoch(self, users: _Users, diffs: np.ndarray) -> None:
+        """One step per user, in order; ``diffs`` receives output - target at each user's
+        observed ratings (the loss is their sum of squares over ``n_rating_columns``)."""
+        k, state, work, layout, consts = self.k, self.state_np, self.work_np, self.layout, self.consts
+        table, cols, vals = users.table, users.cols, users.vals
+        addmm, mm, sqrt = torch.addmm, torch.mm, torch.sqrt
+        hidden = list(zip(self.bias_rows[:-1], self.weights_t[:-1], self.acts[:-1], strict=True))
+        last_bias, last_weight_t, out = self.bias_rows[-1], self.weights_t[-1], self.acts[-1]
+        # d loss / d layer i's output -> d loss / d layer i-1's output, through weights[i].
+        backward = [(self.dacts[i], self.weights[i], self.dacts[i - 1], i - 1)
+                    for i in range(len(self.weights) - 1, 0, -1)]
+        square_avg, denom = self.square_avg, self.denom
+        for u, h in enumerate(users.rows):
+            for bias, weight_t, act in hidden:
+                h = addmm(bias, h, weight_t, out=act).sigmoid_()
+            addmm(last_bias, h, last_weight_t, out=out)
+            k.output_layer(state, work, layout, cols, vals, diffs, table, u, consts)
+            for dact, weight, dact_prev, i in backward:
+                mm(dact, weight, out=dact_prev)  # dense, as autograd: the same rounding
+                if i:
+                    k.hidden_layer(state, work, layout, i)
+            k.first_layer_and_rmsprop(state, work, layout, cols, vals, table, u, consts)
+            sqrt(square_avg, out=denom)
+            k.rmsprop_step(state, consts)
 
     def rmsprop_update(self) -> None:
         """``torch.optim.RMSprop``'s update of every parameter (no momentum, not centered)
         from the gradient sum: the same operations in the same order, the same rounding.
-        Dense (weight decay touches every weight): about half of a 3-layer step."""
-        if self.wd_np is not None:
-            np.multiply(self.flat_np, self.wd_np, out=self.grad_wd_np)
-            np.add(self.grad_np, self.grad_wd_np, out=self.grad_wd_np)
-        else:
-            torch.add(self.grad, self.flat, alpha=self.weight_decay, out=self.grad_wd)
-        np.multiply(self.square_avg_np, self.alpha, out=self.square_avg_np)
-        self.square_avg.addcmul_(self.grad_wd, self.grad_wd, value=1 - RMSPROP_ALPHA)
+        Dense (weight decay touches every weight). :meth:`train_epoch` runs the same
+        operations, its first half fused with the first layer's gradient."""
+        self.k.rmsprop_square_avg(self.state_np, self.consts)
         torch.sqrt(self.square_avg, out=self.denom)
-        np.add(self.denom_np, self.eps, out=self.denom_np)
-        self.flat.addcdiv_(self.grad_wd, self.denom, value=-self.lr)
+        self.k.rmsprop_step(self.state_np, self.consts)
+
+    def views(self, row: torch.Tensor) -> list[torch.Tensor]:
+        """One of ``state``'s rows as the model's parameter shapes (weights and biases)."""
+        return [row[o:o + math.prod(shape)].view(shape)
+                for o, shape in zip(self.offsets, self.shapes, strict=True)]
 
     def copy_to(self, model: StackedAutoencoder) -> None:
         """Write the trained values into ``model``'s parameters."""
         with torch.no_grad():
-            for p, v in zip(model.parameters(), self._views(self.flat), strict=True):
+            for p, v in zip(model.parameters(), self.param_views, strict=True):
                 p.copy_(v)
+
+
+def _aligned_offsets(sizes: list[int]) -> list[int]:
+    """Offsets of consecutive float32 blocks of ``sizes``, each on a 64-byte boundary, and
+    the total size last."""
+    offsets = [0]
+    for n in sizes:
+        offsets.append(offsets[-1] + -(-n // _ALIGN) * _ALIGN)
+    return offsets
 
 
 def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tensor,
@@ -249,15 +237,19 @@ def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tens
        ``sqrt(loss * n_rating_columns / (entries > 0 in the whole row + 1e-10))``.
 
     The plain loop (autograd + ``torch.optim``, see ``tests/training_reference.py``) spends
-    most of its ~0.4-0.7 ms per step (one CPU thread) on overhead, 943 x 200 times. Here
-    the step is written by hand on flat buffers (:class:`_FlatSigmoidMLP`) with the same
-    rounding at every operation: the trained weights are bitwise equal to the plain loop's
-    on the same machine, and the printed metric agrees to ~1e-8 (its sum runs over the
-    rated columns only, in float64). About 3-4x faster than the plain loop for the 3-layer
-    net at equal thread count (one; ``bench/run.py`` measures it): half of the remaining
-    ~100-150 us per step is RMSprop's dense update of all 70k weights, which must keep
-    torch's ``sqrt`` and fused ``addcmul`` to stay bitwise equal. For the 5- and 7-layer
-    nets that dense update (~1.1M weights) dominates both loops.
+    most of its ~1-1.2 ms per step (one CPU thread) on overhead, 943 x 200 times. Here the
+    step is written by hand on flat buffers (:class:`_FlatSigmoidMLP`): torch does the
+    matrix products, the sigmoids and RMSprop's ``sqrt``, small numba kernels
+    (:mod:`recsae.kernels`) everything else, each operation with torch's rounding. The
+    trained weights are bitwise equal to the plain loop's on the same machine, and the
+    printed metric agrees to ~1e-8 (its sum runs over the rated columns only, in float64).
+    About 8x faster than the plain loop for the 3-layer net at equal thread count (one;
+    ``bench/run.py`` measures it): ~120-150 us per step, of which ~40 us is ``torch.sqrt``
+    of all 70k RMSprop averages (MKL's, kept for its rounding), ~35 us the torch products
+    and sigmoids and ~25 us the kernels' two dense RMSprop passes. The first run on a
+    machine compiles the kernels (~2 s; then cached on disk, ~0.2 s to load, plus ~0.3 s
+    to import numba). For the 5- and 7-layer nets RMSprop's dense update (~1.1M weights)
+    dominates both loops.
 
     Args:
         model: a :class:`StackedAutoencoder` with sigmoid activations and no dropout, on
@@ -282,16 +274,14 @@ def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tens
         raise ValueError(f"train has {x_all.shape[1]} columns, the model {model.n_inputs}.")
     if any(p.device.type != "cpu" for p in model.parameters()):
         raise ValueError("the as-published trainer runs on the CPU (one user per step).")
-    users = _as_published_steps(x_all.contiguous(), n_rating_columns)
-    if not users:
+    users = _as_published_users(x_all.contiguous(), n_rating_columns)
+    if not users.rows:
         raise ValueError("no user row has an entry > 0; nothing to train on.")
     net = _FlatSigmoidMLP(model, n_rating_columns, lr, weight_decay)
     # Each user's output - target at its observed ratings, in one buffer per epoch.
-    sizes = np.array([u.obs_idx.size for u in users])
-    diffs = np.zeros(int(sizes.sum()), dtype=np.float32)
-    diff_views = np.split(diffs, np.cumsum(sizes)[:-1])  # one view per user, made once
-    segment = np.repeat(np.arange(len(users)), sizes)
-    correctors = np.array([u.corrector for u in users])
+    n_users = len(users.rows)
+    diffs = np.zeros(users.n_diffs, dtype=np.float32)
+    segment = np.repeat(np.arange(n_users), users.table[:, net.k.N_OBS])  # user of each diff
 
     records = []
     start = time.perf_counter()
@@ -299,14 +289,13 @@ def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tens
         bar = tqdm(range(1, epochs + 1), desc="as published",
                    disable=not _progress_enabled(progress))
         for epoch in bar:
-            for user, diff_out in zip(users, diff_views, strict=True):
-                net.step(user, diff_out)
+            net.train_epoch(users, diffs)
             # The article's printed loss: mean of sqrt(MSE * corrector) over the users.
             sse = np.bincount(segment, weights=np.square(diffs, dtype=np.float64),
-                              minlength=len(users))
-            metric = float(np.sqrt(sse / n_rating_columns * correctors).mean())
+                              minlength=n_users)
+            metric = float(np.sqrt(sse / n_rating_columns * users.correctors).mean())
             records.append({"epoch": epoch, "article_train_metric": metric,
-                            "n_users": len(users), "seconds": time.perf_counter() - start})
+                            "n_users": n_users, "seconds": time.perf_counter() - start})
             bar.set_postfix(metric=f"{metric:.4f}")
     net.copy_to(model)
     return pd.DataFrame.from_records(records)
