@@ -48,13 +48,13 @@ START, N_NONZERO, N_OBS, DIFF_START = range(4)
 SCALE, WEIGHT_DECAY, ALPHA, ONE_MINUS_ALPHA, NEG_LR, EPS = range(6)
 
 
-def _kernel(func=None, **options):
+def jit_kernel(func=None, **options):
     """``numba.njit`` with the options every kernel needs: ``error_model="numpy"`` (IEEE
     division, no zero check: a check in the loop would stop LLVM from vectorizing it)
     and the on-disk cache, or no cache where no directory is writable (read-only package
     and home): numba then compiles on each run (~2 s) instead of failing."""
     if func is None:
-        return lambda f: _kernel(f, **options)
+        return lambda f: jit_kernel(f, **options)
     try:
         return njit(cache=True, error_model="numpy", **options)(func)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
@@ -76,7 +76,7 @@ def fma32(typingctx, a, b, c):
     return types.float32(types.float32, types.float32, types.float32), codegen
 
 
-@_kernel
+@jit_kernel
 def output_layer(state, work, layout, cols, vals, diffs, table, u, consts):
     """After the forward pass: user ``u``'s output - target at its observed ratings (into
     ``diffs``), the loss gradient w.r.t. the output (dense in ``work``, 0 elsewhere: the
@@ -104,7 +104,7 @@ def output_layer(state, work, layout, cols, vals, diffs, table, u, consts):
             grad[row + j] += g * work[prev + j]
 
 
-@_kernel
+@jit_kernel
 def _sigmoid_backward(work, layout, i):
     """Layer ``i``'s d loss / d pre-activation, in place of d loss / d activation."""
     act, dact = layout[i, ACT], layout[i, DACT]
@@ -114,7 +114,7 @@ def _sigmoid_backward(work, layout, i):
         work[dact + j] = (work[dact + j] * (one - y)) * y
 
 
-@_kernel
+@jit_kernel
 def hidden_layer(state, work, layout, i):
     """Hidden layer ``i`` > 0, after torch computed d loss / d its output: the sigmoid's
     backward (the next torch product's input) and the layer's gradient added to the sum."""
@@ -131,14 +131,14 @@ def hidden_layer(state, work, layout, i):
             grad[row + k] += g * work[prev + k]
 
 
-@_kernel(inline="always")
+@jit_kernel(inline="always")
 def _grad_wd(param, grad, wd):
     """``grad.add(param, alpha=wd)``: one fused multiply-add in torch's kernel; RMSprop
     skips it when ``wd`` is 0 (where the fma would turn a -0 gradient into +0)."""
     return fma32(param, wd, grad) if wd != 0 else grad
 
 
-@_kernel
+@jit_kernel
 def _rmsprop_square_avg(state, consts):
     """RMSprop's first half on every element: ``square_avg = square_avg * alpha +
     (1 - alpha) * (grad + wd * param)**2``, in torch's operations and roundings. The
@@ -151,7 +151,7 @@ def _rmsprop_square_avg(state, consts):
         square_avg[i] = fma32(c * g, g, square_avg[i] * alpha)
 
 
-@_kernel
+@jit_kernel
 def first_layer_and_rmsprop(state, work, layout, cols, vals, table, u, consts):
     """After torch computed d loss / d the first layer's output: its gradient added to the
     sum at the user's non-zero input columns, then RMSprop's first half on every element
@@ -171,13 +171,13 @@ def first_layer_and_rmsprop(state, work, layout, cols, vals, table, u, consts):
     _rmsprop_square_avg(state, consts)
 
 
-@_kernel
+@jit_kernel
 def rmsprop_square_avg(state, consts):
     """RMSprop's first half alone (see :func:`_rmsprop_square_avg`)."""
     _rmsprop_square_avg(state, consts)
 
 
-@_kernel
+@jit_kernel
 def rmsprop_step(state, consts):
     """RMSprop's second half, once ``state[DENOM]`` holds ``torch.sqrt(square_avg)``:
     ``param += (-lr * (grad + wd * param)) / (denom + eps)``."""

@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from numba import njit
 
+from recsae.kernels import jit_kernel
 from recsae.models import StackedAutoencoder
 
 
@@ -83,7 +83,7 @@ def _batch_indptr(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return batch_indptr
 
 
-@njit(cache=True)
+@jit_kernel
 def _gather_entries(indptr, cols, vals, rows, batch_indptr):  # pragma: no cover - compiled
     """The selected rows' entries, row after row (one pass; NumPy needs five)."""
     out_cols = np.empty(batch_indptr[-1], dtype=cols.dtype)
@@ -99,7 +99,7 @@ def _gather_entries(indptr, cols, vals, rows, batch_indptr):  # pragma: no cover
 # --------------------------------------------------------------------------- kernels
 # float32 throughout; the sums run in a fixed order (results do not depend on the CPU).
 
-@njit(cache=True)
+@jit_kernel
 def _input_forward(indptr, cols, vals, weight_t, bias, out):  # pragma: no cover - compiled
     """out[r] = bias + sum over row r's entries k of vals[k] * weight_t[cols[k]]
     (``weight_t``: the layer's weight transposed, ``[n_columns, n_out]``, contiguous)."""
@@ -111,7 +111,7 @@ def _input_forward(indptr, cols, vals, weight_t, bias, out):  # pragma: no cover
                 out[r, j] += v * row[j]
 
 
-@njit(cache=True)
+@jit_kernel
 def _input_backward(indptr, cols, vals, grad_out, grad_weight_t):  # pragma: no cover
     """grad_weight_t[cols[k]] += vals[k] * grad_out[r] for every entry k of row r."""
     for r in range(grad_out.shape[0]):
@@ -121,7 +121,7 @@ def _input_backward(indptr, cols, vals, grad_out, grad_weight_t):  # pragma: no 
                 row[j] += v * grad_out[r, j]
 
 
-@njit(cache=True)
+@jit_kernel
 def _output_forward(rows, cols, hidden, weight, bias, out):  # pragma: no cover
     """out[e] = bias[c] + hidden[r] . weight[c] for each scored entry e = (r, c)."""
     for e in range(rows.shape[0]):
@@ -132,7 +132,7 @@ def _output_forward(rows, cols, hidden, weight, bias, out):  # pragma: no cover
         out[e] = total
 
 
-@njit(cache=True)
+@jit_kernel
 def _output_backward(rows, cols, grad, hidden, weight, grad_hidden, grad_weight,
                      grad_bias):  # pragma: no cover
     """The gradients of :func:`_output_forward` w.r.t. hidden, weight and bias."""

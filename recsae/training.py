@@ -5,7 +5,8 @@
   element-wise parts in numba kernels: :mod:`recsae.kernels`).
 * :func:`fit` is the corrected trainer: minibatches, gradients zeroed every step, a loss
   over observed ratings only, a validation split carved from the training ratings for
-  early stopping and model selection, and a history DataFrame.
+  early stopping and model selection, and a history DataFrame. On the CPU each minibatch
+  is computed from its non-zero entries only (:mod:`recsae.sparse`); elsewhere densely.
 
 Shapes: a user matrix is ``[n_users, n_columns]`` float32, rating columns first
 (``[0, n_rating_columns)``), then any genre-count and attribute columns; 0 = no rating.
@@ -28,7 +29,6 @@ from tqdm import tqdm
 
 from recsae.models import StackedAutoencoder
 from recsae.runtime import get_device, seed_everything, torch_threads
-from recsae.sparse import SparseRows, minibatch_gradients, outputs_at
 
 # The article's optimizer: optim.RMSprop(lr=0.01, weight_decay=0.5), torch's defaults
 # for the rest (alpha=0.99, eps=1e-8, no momentum, not centered).
@@ -494,7 +494,10 @@ class TrainingRows:
             if device.type != "cpu":
                 raise ValueError(f"sparse minibatches run on the CPU only, not on {device}; "
                                  "pass sparse=False (or None) for other devices.")
-            self.rows = SparseRows(fit_input, n_rating_columns)
+            from recsae import sparse  # imports numba: only when this path runs
+
+            self._ops = sparse
+            self.rows = sparse.SparseRows(fit_input, n_rating_columns)
             self.all_rows = self.rows.batch()
         else:
             self.observed = observed_ratings_mask(self.inputs, n_rating_columns)
@@ -505,7 +508,7 @@ class TrainingRows:
         scored ratings of ``rows`` (user indices ``[batch]``); return that sum of squared
         errors and the count (0-d tensors on the device)."""
         if self.sparse:
-            sse, count = minibatch_gradients(model, self.rows.batch(rows.numpy()))
+            sse, count = self._ops.minibatch_gradients(model, self.rows.batch(rows.numpy()))
             return torch.tensor(sse), torch.tensor(float(count))
         x = self.inputs.index_select(0, rows)
         # The target is the input itself, scored where the mask is 1 (feature columns and
@@ -518,7 +521,7 @@ class TrainingRows:
                    cols: torch.Tensor) -> torch.Tensor:
         """``model(inputs)[rows, cols]`` ``[m]`` (rows, cols: int64 ``[m]`` on the device)."""
         if self.sparse:
-            return outputs_at(model, self.all_rows, rows.numpy(), cols.numpy())
+            return self._ops.outputs_at(model, self.all_rows, rows.numpy(), cols.numpy())
         return model.predict_entries(self.inputs, rows, cols)
 
 
