@@ -268,8 +268,10 @@ def stage_fit(quick: bool, device: str) -> dict[str, Any]:
     ratio = runs["cpu_1t_dense"]["seconds"]["median"] / runs["cpu_1t"]["seconds"]["median"]
     rss_training = peak_rss_mb()  # before the profilers, which hold their own buffers
     short = TrainConfig(**{**config.to_dict(), "epochs": 3})
-    profile = python_profile(lambda: fit(train, N_RATING_COLUMNS, short, device="cpu",
-                                         threads=1), top=4)
+    # 20 epochs: long enough for the per-step costs to outweigh the one-off set-up.
+    steady = TrainConfig(**{**config.to_dict(), "epochs": 3 if quick else 20})
+    profile = python_profile(lambda: fit(train, N_RATING_COLUMNS, steady, device="cpu",
+                                         threads=1), top=5)
     profile_dense = torch_profile(lambda: fit(train, N_RATING_COLUMNS, short, device="cpu",
                                               threads=1, sparse=False))
     profile_cuda = (torch_profile(lambda: fit(train, N_RATING_COLUMNS, short, device="cuda"),
@@ -458,8 +460,8 @@ def machine_info() -> dict[str, Any]:
         "torch_default_threads": torch.get_num_threads(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        # A copy without .git (a lent GPU machine) is told its commit by the caller.
-        "commit": commit or os.environ.get("RECSAE_BENCH_COMMIT", ""),
+        # A copy of the tree elsewhere (a lent GPU machine) is told its commit by the caller.
+        "commit": os.environ.get("RECSAE_BENCH_COMMIT") or commit,
     }
 
 
@@ -480,7 +482,7 @@ def notebook_timings(run_them: bool) -> dict[str, Any]:
         return {"source": "not measured (run `make run` or pass --notebooks)"}
     per = json.loads(path.read_text())
     modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return {"source": f"build/timings.json (from `make run`, {modified})",
+    return {"source": f"build/timings.json (from `make run` or `make notebooks`, {modified})",
             "total_seconds": sum(per.values()), "per_notebook_seconds": per}
 
 
@@ -529,7 +531,9 @@ def markdown(report: dict[str, Any]) -> str:
         f" | {mat['ratio_vs_article_style']:.0f}× |",
         "",
         f"Equal matrices: dict loop {mat['equal_to_dict_loop']}, article-style "
-        f"{mat['equal_to_article_style']} (asserted). Targets: ≥ 100× and < 0.5 s.",
+        f"{mat['equal_to_article_style']} (asserted). Targets: ≥ 100× and < 0.5 s: **"
+        + ("met" if mat["ratio_vs_article_style"] >= 100
+           and mat["vectorised_seconds"]["median"] < 0.5 else "not met") + "**.",
         "",
         f"- What dominates the vectorised build: {mat['profile_vectorised']}.",
         f"- The article-style reference: {100 * mat['article_style_lookup_share']:.0f}% is step 7, "
@@ -552,15 +556,17 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     dense_s = fitr["runs"]["cpu_1t_dense"]["seconds"]["median"]
+    best_cpu = min(r["seconds"]["median"] for r in fitr["runs"].values() if r["device"] == "cpu")
     for key, run in fitr["runs"].items():
         lines.append(f"| {key} | {'sparse' if run['sparse'] else 'dense'} | {_fmt(run['seconds'])} "
                      f"| {run['epochs_run']} | {dense_s / run['seconds']['median']:.1f}× | "
                      f"{run['best_val_rmse']:.4f} |")
     lines += [
         "",
-        "Target: < 3 s on CPU. The two paths compute the same loss and gradients up to float "
-        "rounding (`tests/test_sparse.py`); their best validation RMSEs differ in the last "
-        "digits for that reason.",
+        f"Target: < 3 s on CPU: **{'met' if best_cpu < 3 else 'not met'}** on this machine "
+        f"(best CPU run {best_cpu:.2f} s). The two paths compute the same loss and gradients "
+        "up to float rounding (`tests/test_sparse.py`); their best validation RMSEs differ in "
+        "the last digits for that reason.",
         f"- What dominates the sparse path (1 thread, cProfile): {fitr['profile_1t']}.",
         f"- What dominates the dense path (torch profiler): {fitr['profile_dense_1t']}; the "
         "64-row matrix products are mostly zeros and too small to reach BLAS speed.",
@@ -585,8 +591,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{ap['fast_us_per_step']['median'] * ap['n_steps_per_epoch'] / 1e6:.2f} | "
         f"{ap['full_run_seconds']:.1f} (1 run) |",
         "",
-        f"**{ap['ratio']:.1f}× faster** than the plain loop (target ≥ 5×), interleaved runs of "
-        "one epoch each.",
+        f"**{ap['ratio']:.1f}× faster** than the plain loop (target ≥ 5×: "
+        f"**{'met' if ap['ratio'] >= 5 else 'not met'}**), interleaved runs of one epoch each.",
         "",
         "Equality with the plain loop from the same initial weights:",
         "",

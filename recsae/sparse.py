@@ -229,12 +229,14 @@ def minibatch_gradients(model: StackedAutoencoder, batch: SparseBatch) -> tuple[
     sse = float(np.dot(diff, diff))
     grad_pred = diff * np.float32(2.0 / max(count, 1))  # d (sse / count) / d pred
 
-    grad_hidden = torch.zeros(hidden.shape)
-    grad_weight, grad_bias = torch.zeros(last.weight.shape), torch.zeros(last.bias.shape)
+    # NumPy's zeros, wrapped: cheaper than torch.zeros for these small buffers.
+    grad_hidden = np.zeros(hidden.shape, dtype=np.float32)
+    grad_weight = np.zeros(tuple(last.weight.shape), dtype=np.float32)
+    grad_bias = np.zeros(tuple(last.bias.shape), dtype=np.float32)
     _output_backward(batch.out_rows, batch.out_cols, grad_pred, hidden.numpy(),
-                     _array(last.weight), grad_hidden.numpy(), grad_weight.numpy(),
-                     grad_bias.numpy())
-    last.weight.grad, last.bias.grad = grad_weight, grad_bias
+                     _array(last.weight), grad_hidden, grad_weight, grad_bias)
+    last.weight.grad, last.bias.grad = torch.from_numpy(grad_weight), torch.from_numpy(grad_bias)
+    grad_hidden = torch.from_numpy(grad_hidden)
     for i in range(len(layers) - 2, -1, -1):
         pre, out, mask, _ = cache[i]
         grad_out = grad_hidden if mask is None else grad_hidden * mask
