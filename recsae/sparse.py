@@ -3,12 +3,13 @@
 A user row is mostly zeros (a user rates ~5% of the movies) and the loss only looks at the
 rated entries. A dense step spends its time on ``[batch, n_columns]`` products and
 element-wise passes over almost nothing but zeros; here the first layer reads only the
-non-zero inputs and the output layer is evaluated only where a rating is scored (two small
-numba kernels each way: sequential loops, deterministic, no fused multiply-adds). The
+non-zero inputs and the output layer is evaluated only where a rating is scored (small
+numba kernels: sequential loops, deterministic, no fused multiply-adds). The
 hidden layers in between are ordinary PyTorch products, and the backward pass is written
 out rather than recorded by autograd, whose bookkeeping costs more than these tiny layers'
 arithmetic. Same loss, same gradients up to float rounding: ``tests/test_sparse.py`` checks
-them against autograd on the dense model. CPU only: on CUDA the dense step is fast already.
+them against autograd on the dense model. CPU only (numba): on CUDA the dense step runs,
+and its cost there is kernel launches rather than arithmetic (``docs/benchmarks.md``).
 
 Shapes: ``n_columns`` input columns, the first ``n_rating_columns`` of them scored.
 """
@@ -67,33 +68,29 @@ class SparseRows:
     def batch(self, rows: np.ndarray | None = None) -> SparseBatch:
         """The rows ``rows`` (int indices, in that order; None: all) as one batch."""
         rows = np.arange(self.n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
-        indptr = _batch_indptr(self.indptr, rows)
-        cols, vals = _gather_entries(self.indptr, self.cols, self.vals, rows, indptr)
-        scored_indptr = _batch_indptr(self.scored_indptr, rows)
-        out_cols, targets = _gather_entries(self.scored_indptr, self.scored_cols,
-                                            self.scored_vals, rows, scored_indptr)
-        out_rows = np.repeat(np.arange(rows.size), np.diff(scored_indptr))
+        indptr, cols, vals, _ = _gather_rows(self.indptr, self.cols, self.vals, rows)
+        _, out_cols, targets, out_rows = _gather_rows(self.scored_indptr, self.scored_cols,
+                                                      self.scored_vals, rows)
         return SparseBatch(indptr, cols, vals, out_rows, out_cols, targets)
 
 
-def _batch_indptr(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The CSR row pointer ``[len(rows) + 1]`` of the selected rows."""
-    batch_indptr = np.zeros(rows.size + 1, dtype=np.int64)
-    np.cumsum(indptr[rows + 1] - indptr[rows], out=batch_indptr[1:])
-    return batch_indptr
-
-
 @jit_kernel
-def _gather_entries(indptr, cols, vals, rows, batch_indptr):  # pragma: no cover - compiled
-    """The selected rows' entries, row after row (one pass; NumPy needs five)."""
-    out_cols = np.empty(batch_indptr[-1], dtype=cols.dtype)
-    out_vals = np.empty(batch_indptr[-1], dtype=vals.dtype)
+def _gather_rows(indptr, cols, vals, rows):  # pragma: no cover - compiled
+    """The selected rows of a CSR matrix, in order: their row pointer ``[len(rows) + 1]``,
+    columns, values, and the batch row of each entry (one call; NumPy needs a dozen)."""
+    batch_indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
     for i in range(rows.shape[0]):
-        start, stop = indptr[rows[i]], indptr[rows[i] + 1]
-        at = batch_indptr[i]
-        out_cols[at:at + stop - start] = cols[start:stop]
-        out_vals[at:at + stop - start] = vals[start:stop]
-    return out_cols, out_vals
+        batch_indptr[i + 1] = batch_indptr[i] + indptr[rows[i] + 1] - indptr[rows[i]]
+    n = batch_indptr[-1]
+    out_cols, out_vals = np.empty(n, dtype=cols.dtype), np.empty(n, dtype=vals.dtype)
+    entry_rows = np.empty(n, dtype=np.int64)
+    for i in range(rows.shape[0]):
+        start, at = indptr[rows[i]], batch_indptr[i]
+        length = batch_indptr[i + 1] - at
+        out_cols[at:at + length] = cols[start:start + length]
+        out_vals[at:at + length] = vals[start:start + length]
+        entry_rows[at:at + length] = i
+    return batch_indptr, out_cols, out_vals, entry_rows
 
 
 # --------------------------------------------------------------------------- kernels
@@ -133,11 +130,18 @@ def _output_forward(rows, cols, hidden, weight, bias, out):  # pragma: no cover
 
 
 @jit_kernel
-def _output_backward(rows, cols, grad, hidden, weight, grad_hidden, grad_weight,
-                     grad_bias):  # pragma: no cover
-    """The gradients of :func:`_output_forward` w.r.t. hidden, weight and bias."""
+def _output_loss_backward(rows, cols, targets, hidden, weight, bias, scale, diff,
+                          grad_hidden, grad_weight, grad_bias):  # pragma: no cover
+    """:func:`_output_forward` at the scored entries, ``diff = output - target`` there, and
+    the gradients of ``scale * sum(diff ** 2) / 2`` w.r.t. hidden, weight and bias (added
+    to the zeroed buffers), in one pass."""
     for e in range(rows.shape[0]):
-        r, c, g = rows[e], cols[e], grad[e]
+        r, c = rows[e], cols[e]
+        total = bias[c]
+        for j in range(hidden.shape[1]):
+            total += hidden[r, j] * weight[c, j]
+        diff[e] = total - targets[e]
+        g = diff[e] * scale
         grad_bias[c] += g
         for j in range(hidden.shape[1]):
             grad_hidden[r, j] += g * weight[c, j]
@@ -221,20 +225,17 @@ def minibatch_gradients(model: StackedAutoencoder, batch: SparseBatch) -> tuple[
     layers = model.layers
     hidden, cache = _last_hidden(model, batch)
     last = layers[-1]
-    pred = np.empty(batch.targets.size, dtype=np.float32)
-    _output_forward(batch.out_rows, batch.out_cols, hidden.numpy(), _array(last.weight),
-                    _array(last.bias), pred)
-    diff = pred - batch.targets
     count = batch.targets.size
-    sse = float(np.dot(diff, diff))
-    grad_pred = diff * np.float32(2.0 / max(count, 1))  # d (sse / count) / d pred
-
     # NumPy's zeros, wrapped: cheaper than torch.zeros for these small buffers.
+    diff = np.empty(count, dtype=np.float32)
     grad_hidden = np.zeros(hidden.shape, dtype=np.float32)
     grad_weight = np.zeros(tuple(last.weight.shape), dtype=np.float32)
     grad_bias = np.zeros(tuple(last.bias.shape), dtype=np.float32)
-    _output_backward(batch.out_rows, batch.out_cols, grad_pred, hidden.numpy(),
-                     _array(last.weight), grad_hidden, grad_weight, grad_bias)
+    _output_loss_backward(batch.out_rows, batch.out_cols, batch.targets, hidden.numpy(),
+                          _array(last.weight), _array(last.bias),
+                          np.float32(2.0 / max(count, 1)),  # d (sse / count) / d output
+                          diff, grad_hidden, grad_weight, grad_bias)
+    sse = float(np.dot(diff, diff))
     last.weight.grad, last.bias.grad = torch.from_numpy(grad_weight), torch.from_numpy(grad_bias)
     grad_hidden = torch.from_numpy(grad_hidden)
     for i in range(len(layers) - 2, -1, -1):

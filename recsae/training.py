@@ -474,9 +474,9 @@ class TrainingRows:
     """The rows :func:`fit` trains on, in the form a minibatch's loss is computed from.
 
     Sparse (the CPU default): only the non-zero inputs and the scored outputs are computed
-    (:mod:`recsae.sparse`, ~20x fewer operations on ML-100K). Dense (CUDA, where full
-    matrix products are cheap): the model's ordinary forward pass, masked. Both compute the
-    same loss; they differ in float rounding only.
+    (:mod:`recsae.sparse`, ~20x fewer operations on ML-100K). Dense (CUDA, where a step's
+    cost is kernel launches, not arithmetic): the model's ordinary forward pass, masked.
+    Both compute the same loss; they differ in float rounding only.
 
     Args:
         fit_input: ``[n_users, n_columns]``: each row is its own target, scored on its
