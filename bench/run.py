@@ -4,6 +4,10 @@
     python bench/run.py --quick          # a few seconds, for CI -> build/bench-quick/
     python bench/run.py --notebooks      # also execute every notebook (minutes)
     python bench/run.py --device cuda    # the corrected trainer on a GPU (never required)
+    python bench/run.py --gpu-only --output DIR   # on a GPU machine: only the fit stage
+                                         # -> DIR/benchmarks-gpu.json; copied into docs/, the
+                                         # next full run folds it into its report (a copy of
+                                         # the tree without git: set RECSAE_BENCH_COMMIT)
 
 Benchmarks, not tests: nothing here asserts a wall time. What *is* asserted are the
 equalities that make a speed-up meaningful (the vectorised matrices equal both loop
@@ -549,8 +553,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"{fitr['n_parameters']:,} weights. The dense step does {fitr['train_gflop']:.1f} GFLOP "
         f"of training (6 per weight per row) + {fitr['validation_gflop']:.1f} GFLOP of "
         "validation passes; the sparse CPU step (`recsae.sparse`, the default on the CPU) "
-        f"touches only the {fitr['n_nonzero']:,} non-zero inputs and the scored outputs, about "
-        "5% of that, and writes the backward pass out instead of recording it with autograd.",
+        f"touches only the {fitr['n_nonzero']:,} non-zero inputs "
+        f"({fitr['n_nonzero'] / (fitr['matrix_shape'][0] * fitr['matrix_shape'][1]):.1%} of the "
+        "matrix) and the scored outputs, and writes the backward pass out instead of recording "
+        "it with autograd.",
         "",
         "| run | path | seconds | epochs | dense 1 thread / this | best val RMSE |",
         "|---|---|---|---|---|---|",
@@ -615,7 +621,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"`mm` that must stay torch's for the same rounding take {ap['torch_products_us']:.0f} "
         "µs; the rest is the small numba kernels (the output gradient, the rank-1 updates of "
         "the gradient sum) and the Python loop.",
-        f"- numba: compiling the kernels takes {ap['numba']['first_compile_s']:.1f} s the "
+        f"- numba: compiling the as-published kernels takes {ap['numba']['first_compile_s']:.1f} s the "
         f"first time, loading them from its on-disk cache {ap['numba']['cached_compile_s']:.2f} "
         f"s afterwards (plus {ap['numba']['import_s']:.2f} s to import numba).",
         f"- What dominates the plain loop: {ap['profile_reference']}.",
@@ -652,11 +658,12 @@ def markdown(report: dict[str, Any]) -> str:
         "## GPU",
         "",
     ]
-    lines += gpu_markdown(fitr, report.get("gpu"))
+    lines += gpu_markdown(fitr, report.get("gpu"), m["commit"])
     return "\n".join(lines)
 
 
-def gpu_markdown(fitr: dict[str, Any], gpu: dict[str, Any] | None) -> list[str]:
+def gpu_markdown(fitr: dict[str, Any], gpu: dict[str, Any] | None,
+                 commit: str = "") -> list[str]:
     """The GPU section: a ``cuda`` run of this invocation, else ``benchmarks-gpu.json``
     (``--gpu-only`` on a machine with a GPU, folded in here), else how to get one."""
     if "cuda" in fitr["runs"]:
@@ -669,7 +676,10 @@ def gpu_markdown(fitr: dict[str, Any], gpu: dict[str, Any] | None) -> list[str]:
     lines = [f"Measured by `python bench/run.py --gpu-only` on another machine ({m['date']}, "
              f"commit `{m['commit'] or '?'}`): {m['cuda']}, CPU {m['cpu']} "
              f"({m['usable_cores']} usable cores), torch {m['torch']}, Python {m['python']}. "
-             "Ratios against that machine's own CPU runs of the same invocation.",
+             "Ratios against that machine's own CPU runs of the same invocation."
+             + (f" That run measured commit `{m['commit']}`, not this report's "
+                f"`{commit}`: its CPU rows may predate later CPU changes."
+                if commit and m["commit"] and m["commit"] != commit else ""),
              "",
              "| run | path | seconds | epochs | dense 1 thread / this | best val RMSE |",
              "|---|---|---|---|---|---|"]
@@ -730,6 +740,10 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (ROOT / "build" / "bench-quick" if args.quick else ROOT / "docs")
     machine = machine_info()
     if args.gpu_only:
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--gpu-only needs a CUDA device, and torch sees none here.")
         gpu = {"machine": machine, "fit": run_stage_in_child("fit", args.quick, "cuda")}
         output.mkdir(parents=True, exist_ok=True)
         (output / "benchmarks-gpu.json").write_text(json.dumps(gpu, indent=2) + "\n")

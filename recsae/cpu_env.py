@@ -4,8 +4,8 @@ MKL (matrix products, ``torch.sqrt``), PyTorch's own vectorised kernels and oneD
 code for the processor they find: AVX-512 on one machine, AVX2 on another, a vendor-specific
 path on a third. Each rounds a little differently, and training amplifies the difference
 until printed metrics and top-10 lists change. Pinning all three to their AVX2 code (which
-every x86-64 CPU of the last decade runs), and one thread, makes a run repeat bit for bit
-across machines, so the committed notebook outputs hold on CI.
+nearly every x86-64 server and desktop CPU of the last decade runs), and one thread, makes
+a run repeat bit for bit across machines, so the committed notebook outputs hold on CI.
 
 The variables must be set before torch is first imported: ``tests/conftest.py``, the
 notebook runner (for the kernels it starts) and ``bench/run.py`` call :func:`pin_cpu_env`.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import MutableMapping
+from pathlib import Path
 
 PINNED_CPU_ENV: dict[str, str] = {
     "MKL_CBWR": "AVX2",  # MKL's conditional numerical reproducibility: its AVX2 code
@@ -27,15 +28,32 @@ PINNED_CPU_ENV: dict[str, str] = {
 }
 
 
+def _cpu_has_avx2_and_fma(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU lists the ``avx2`` and ``fma`` flags (Linux; False where unknown).
+
+    Pinning AVX2 kernels on a CPU without them would crash with an illegal instruction:
+    torch trusts ``ATEN_CPU_CAPABILITY`` without checking."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return {"avx2", "fma"} <= flags
+    return False
+
+
 def pin_cpu_env(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """Set each of :data:`PINNED_CPU_ENV` in ``environ`` (default ``os.environ``) unless it
-    is set already; only on x86-64, where these libraries dispatch by instruction set.
+    is set already; only on x86-64 CPUs with AVX2 and FMA, where these libraries dispatch
+    by instruction set (elsewhere nothing is set and results may differ in the last bits).
 
     Returns:
         The variables it set.
     """
     environ = os.environ if environ is None else environ
-    if platform.machine().lower() not in {"x86_64", "amd64"}:
+    if platform.machine().lower() not in {"x86_64", "amd64"} or not _cpu_has_avx2_and_fma():
         return {}
     added = {k: v for k, v in PINNED_CPU_ENV.items() if k not in environ}
     environ.update(added)

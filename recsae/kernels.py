@@ -18,8 +18,9 @@ torch                                           here (float32, each operation ro
 No ``fastmath``: LLVM then never contracts ``a * b + c`` into a fused multiply-add by
 itself; :func:`fma32` asks for one where torch's kernels have one.
 
-Importing this module imports numba (~0.3 s), so :mod:`recsae.training` imports it only
-when the as-published trainer runs. Compiled code is cached on disk (``cache=True``): next
+Importing this module imports numba (~0.3 s), so :mod:`recsae.training` imports it (and
+:mod:`recsae.sparse`, whose kernels use :func:`jit_kernel` too) only when a CPU trainer
+runs. Compiled code is cached on disk (``cache=True``): next
 to this file, or in numba's per-user cache directory when the package is read-only.
 """
 

@@ -134,18 +134,22 @@ def _output_loss_backward(rows, cols, targets, hidden, weight, bias, scale, diff
                           grad_hidden, grad_weight, grad_bias):  # pragma: no cover
     """:func:`_output_forward` at the scored entries, ``diff = output - target`` there, and
     the gradients of ``scale * sum(diff ** 2) / 2`` w.r.t. hidden, weight and bias (added
-    to the zeroed buffers), in one pass."""
+    to the zeroed buffers), in one pass. Returns ``sum(diff ** 2)``, summed in float64 in
+    entry order (no BLAS: the same on every CPU)."""
+    sse = 0.0
     for e in range(rows.shape[0]):
         r, c = rows[e], cols[e]
         total = bias[c]
         for j in range(hidden.shape[1]):
             total += hidden[r, j] * weight[c, j]
         diff[e] = total - targets[e]
+        sse += np.float64(diff[e]) * np.float64(diff[e])
         g = diff[e] * scale
         grad_bias[c] += g
         for j in range(hidden.shape[1]):
             grad_hidden[r, j] += g * weight[c, j]
             grad_weight[c, j] += g * hidden[r, j]
+    return sse
 
 
 # SELU's constants, as torch.nn.SELU uses them.
@@ -231,11 +235,10 @@ def minibatch_gradients(model: StackedAutoencoder, batch: SparseBatch) -> tuple[
     grad_hidden = np.zeros(hidden.shape, dtype=np.float32)
     grad_weight = np.zeros(tuple(last.weight.shape), dtype=np.float32)
     grad_bias = np.zeros(tuple(last.bias.shape), dtype=np.float32)
-    _output_loss_backward(batch.out_rows, batch.out_cols, batch.targets, hidden.numpy(),
-                          _array(last.weight), _array(last.bias),
-                          np.float32(2.0 / max(count, 1)),  # d (sse / count) / d output
-                          diff, grad_hidden, grad_weight, grad_bias)
-    sse = float(np.dot(diff, diff))
+    sse = _output_loss_backward(batch.out_rows, batch.out_cols, batch.targets, hidden.numpy(),
+                                _array(last.weight), _array(last.bias),
+                                np.float32(2.0 / max(count, 1)),  # d (sse / count) / d output
+                                diff, grad_hidden, grad_weight, grad_bias)
     last.weight.grad, last.bias.grad = torch.from_numpy(grad_weight), torch.from_numpy(grad_bias)
     grad_hidden = torch.from_numpy(grad_hidden)
     for i in range(len(layers) - 2, -1, -1):
