@@ -7,7 +7,7 @@ until printed metrics and top-10 lists change. Pinning all three to their AVX2 c
 nearly every x86-64 server and desktop CPU of the last decade runs), and one thread, makes
 a run repeat bit for bit across machines, so the committed notebook outputs hold on CI.
 
-The variables must be set before torch is first imported: ``tests/conftest.py``, the
+The variables must be set before torch is first imported: the root ``conftest.py``, the
 notebook runner (for the kernels it starts) and ``bench/run.py`` call :func:`pin_cpu_env`.
 Interactive sessions are unaffected (their numbers may then differ in the last digits).
 This module imports nothing heavy on purpose.

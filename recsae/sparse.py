@@ -130,7 +130,7 @@ def _output_forward(rows, cols, hidden, weight, bias, out):  # pragma: no cover
 
 
 @jit_kernel
-def _output_loss_backward(rows, cols, targets, hidden, weight, bias, scale, diff,
+def _output_loss_backward(rows, cols, targets, hidden, weight, bias, scale,
                           grad_hidden, grad_weight, grad_bias):  # pragma: no cover
     """:func:`_output_forward` at the scored entries, ``diff = output - target`` there, and
     the gradients of ``scale * sum(diff ** 2) / 2`` w.r.t. hidden, weight and bias (added
@@ -142,9 +142,9 @@ def _output_loss_backward(rows, cols, targets, hidden, weight, bias, scale, diff
         total = bias[c]
         for j in range(hidden.shape[1]):
             total += hidden[r, j] * weight[c, j]
-        diff[e] = total - targets[e]
-        sse += np.float64(diff[e]) * np.float64(diff[e])
-        g = diff[e] * scale
+        diff = total - targets[e]  # float32, as the dense loss
+        sse += np.float64(diff) * np.float64(diff)
+        g = diff * scale
         grad_bias[c] += g
         for j in range(hidden.shape[1]):
             grad_hidden[r, j] += g * weight[c, j]
@@ -231,14 +231,13 @@ def minibatch_gradients(model: StackedAutoencoder, batch: SparseBatch) -> tuple[
     last = layers[-1]
     count = batch.targets.size
     # NumPy's zeros, wrapped: cheaper than torch.zeros for these small buffers.
-    diff = np.empty(count, dtype=np.float32)
     grad_hidden = np.zeros(hidden.shape, dtype=np.float32)
     grad_weight = np.zeros(tuple(last.weight.shape), dtype=np.float32)
     grad_bias = np.zeros(tuple(last.bias.shape), dtype=np.float32)
     sse = _output_loss_backward(batch.out_rows, batch.out_cols, batch.targets, hidden.numpy(),
                                 _array(last.weight), _array(last.bias),
                                 np.float32(2.0 / max(count, 1)),  # d (sse / count) / d output
-                                diff, grad_hidden, grad_weight, grad_bias)
+                                grad_hidden, grad_weight, grad_bias)
     last.weight.grad, last.bias.grad = torch.from_numpy(grad_weight), torch.from_numpy(grad_bias)
     grad_hidden = torch.from_numpy(grad_hidden)
     for i in range(len(layers) - 2, -1, -1):

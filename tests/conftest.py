@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from recsae.cpu_env import pin_cpu_env
-
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -17,9 +15,7 @@ if not os.environ.get("RECSAE_DATA_MIRROR") and SHARED_DATA.is_dir():
     os.environ["RECSAE_DATA_MIRROR"] = SHARED_DATA.as_uri()
 os.environ.setdefault("TQDM_DISABLE", "1")
 # One thread (small models, two test processes on two cores) and the same CPU code paths
-# on every x86-64 machine, so trained numbers match the committed notebook outputs. Set
-# before torch is imported; inherited by the notebook kernels of nbval and smoke runs.
-pin_cpu_env()
+# on every x86-64 machine: pinned by the repository's root conftest.py, before torch.
 
 
 @pytest.fixture(scope="session")
