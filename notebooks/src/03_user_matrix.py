@@ -103,8 +103,8 @@ print(f"users with test ratings: {has_test_ratings.sum()}; "
 # `tests/article_reference.py` re-implements the article's rules with plain per-user,
 # per-rating loops, and `tests/test_features.py` checks that the vectorised builder gives
 # the same matrices value for value on the real `u1` files. `make bench` times both
-# (`docs/benchmarks.md`): loops in the article's style take about 16 s, the vectorised
-# builder a few hundredths of a second (about 450 times faster).
+# (`docs/benchmarks.md`): loops in the article's style take 15–30 s, the vectorised
+# builder a few hundredths of a second (several hundred times faster).
 #
 # ## Memory
 #
