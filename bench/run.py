@@ -499,6 +499,18 @@ def _fmt(s: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
             f"–{s['max'] * scale:.{digits}g}, n={s['n']})")
 
 
+def fit_table(runs: dict[str, Any]) -> list[str]:
+    """The `fit` runs as a Markdown table, each against the dense 1-thread run."""
+    dense_s = runs["cpu_1t_dense"]["seconds"]["median"]
+    lines = ["| run | path | seconds | epochs | dense 1 thread / this | best val RMSE |",
+             "|---|---|---|---|---|---|"]
+    for key, run in runs.items():
+        lines.append(f"| {key} | {'sparse' if run['sparse'] else 'dense'} | {_fmt(run['seconds'])} "
+                     f"| {run['epochs_run']} | {dense_s / run['seconds']['median']:.1f}× | "
+                     f"{run['best_val_rmse']:.4f} |")
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The human-readable report."""
     m, st = report["machine"], report["stages"]
@@ -558,15 +570,9 @@ def markdown(report: dict[str, Any]) -> str:
         "matrix) and the scored outputs, and writes the backward pass out instead of recording "
         "it with autograd.",
         "",
-        "| run | path | seconds | epochs | dense 1 thread / this | best val RMSE |",
-        "|---|---|---|---|---|---|",
+        *fit_table(fitr["runs"]),
     ]
-    dense_s = fitr["runs"]["cpu_1t_dense"]["seconds"]["median"]
     best_cpu = min(r["seconds"]["median"] for r in fitr["runs"].values() if r["device"] == "cpu")
-    for key, run in fitr["runs"].items():
-        lines.append(f"| {key} | {'sparse' if run['sparse'] else 'dense'} | {_fmt(run['seconds'])} "
-                     f"| {run['epochs_run']} | {dense_s / run['seconds']['median']:.1f}× | "
-                     f"{run['best_val_rmse']:.4f} |")
     lines += [
         "",
         f"Target: < 3 s on CPU: **{'met' if best_cpu < 3 else 'not met'}** on this machine "
@@ -694,13 +700,7 @@ def gpu_markdown(fitr: dict[str, Any], gpu: dict[str, Any] | None,
                 "its rows may not describe this report's code."
                 if _package_changed_since(m["commit"], commit) else ""),
              "",
-             "| run | path | seconds | epochs | dense 1 thread / this | best val RMSE |",
-             "|---|---|---|---|---|---|"]
-    dense_s = runs["cpu_1t_dense"]["seconds"]["median"]
-    for key, run in runs.items():
-        lines.append(f"| {key} | {'sparse' if run['sparse'] else 'dense'} | {_fmt(run['seconds'])} "
-                     f"| {run['epochs_run']} | {dense_s / run['seconds']['median']:.1f}× | "
-                     f"{run['best_val_rmse']:.4f} |")
+             *fit_table(runs)]
     cuda_s, cpu_s = runs["cuda"]["seconds"]["median"], runs["cpu_1t"]["seconds"]["median"]
     if cuda_s > cpu_s:
         verdict = (f"- CUDA (the dense step) takes {cuda_s / cpu_s:.1f}× the sparse CPU step's time "

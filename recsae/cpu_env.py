@@ -46,15 +46,17 @@ def _cpu_has_avx2_and_fma(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def pin_cpu_env(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """Set each of :data:`PINNED_CPU_ENV` in ``environ`` (default ``os.environ``) unless it
-    is set already; only on x86-64 CPUs with AVX2 and FMA, where these libraries dispatch
-    by instruction set (elsewhere nothing is set and results may differ in the last bits).
+    is set already. The instruction-set variables only on x86-64 CPUs with AVX2 and FMA,
+    where these libraries dispatch by instruction set (elsewhere results may differ in the
+    last bits); the thread count everywhere.
 
     Returns:
         The variables it set.
     """
     environ = os.environ if environ is None else environ
+    pinned = dict(PINNED_CPU_ENV)
     if platform.machine().lower() not in {"x86_64", "amd64"} or not _cpu_has_avx2_and_fma():
-        return {}
-    added = {k: v for k, v in PINNED_CPU_ENV.items() if k not in environ}
+        pinned = {"OMP_NUM_THREADS": pinned["OMP_NUM_THREADS"]}  # threads matter anywhere
+    added = {k: v for k, v in pinned.items() if k not in environ}
     environ.update(added)
     return added

@@ -20,11 +20,11 @@ def test_pins_what_is_not_set_and_keeps_what_is(monkeypatch):
 
 
 @pytest.mark.parametrize("machine, avx2", [("aarch64", True), ("x86_64", False)])
-def test_pins_nothing_where_avx2_kernels_cannot_run(monkeypatch, machine, avx2):
+def test_pins_only_threads_where_avx2_kernels_cannot_run(monkeypatch, machine, avx2):
     monkeypatch.setattr(platform, "machine", lambda: machine)
     monkeypatch.setattr(cpu_env, "_cpu_has_avx2_and_fma", lambda: avx2)
     environ: dict[str, str] = {}
-    assert cpu_env.pin_cpu_env(environ) == {} and environ == {}
+    assert cpu_env.pin_cpu_env(environ) == {"OMP_NUM_THREADS": "1"} == environ
 
 
 def test_reads_the_cpu_flags(tmp_path):
