@@ -4,7 +4,8 @@ One module per concern:
 
 * data: ``download`` (fetch, verify, cache), ``data`` (typed loaders), ``splits``;
 * the article: ``features`` (user matrices, both recipes), ``models``, ``training``
-  (as-published and corrected trainers; their CPU fast paths in ``kernels`` and ``sparse``),
+  (as-published and corrected trainers; their CPU fast paths in ``kernels``, ``sparse``
+  and ``flat_optim``),
   ``metrics`` (the article's metric and honest ones), ``experiments`` (its table,
   regenerated), ``ablation`` (what each bug costs);
 * beyond it: ``recommend``, ``ranking``, ``baselines``, ``autorec`` (item-based autoencoders),

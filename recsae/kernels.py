@@ -19,8 +19,8 @@ No ``fastmath``: LLVM then never contracts ``a * b + c`` into a fused multiply-a
 itself; :func:`fma32` asks for one where torch's kernels have one.
 
 Importing this module imports numba (~0.3 s), so :mod:`recsae.training` imports it (and
-:mod:`recsae.sparse`, whose kernels use :func:`jit_kernel` too) only when a CPU trainer
-runs. Compiled code is cached on disk (``cache=True``): next
+:mod:`recsae.sparse` and :mod:`recsae.flat_optim`, whose kernels use :func:`jit_kernel`
+too) only when a CPU trainer runs. Compiled code is cached on disk (``cache=True``): next
 to this file, or in numba's per-user cache directory when the package is read-only.
 """
 

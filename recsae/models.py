@@ -111,8 +111,8 @@ class StackedAutoencoder(nn.Module):
     def hidden_from_first(self, z: torch.Tensor) -> torch.Tensor:
         """The first layer's pre-activations ``[batch, hidden[0]]`` -> the last hidden
         layer's activations ``[batch, hidden[-1]]`` (what the linear output layer reads).
-        :func:`recsae.sparse._last_hidden` does the same, keeping what its backward needs:
-        change both together."""
+        :func:`recsae.sparse._forward_hidden` does the same on flat parameters: change
+        both together (``tests/test_sparse.py`` compares them)."""
         h = self.dropout(self.activation(z))
         for i in range(1, len(self.layers) - 1):
             h = self._hidden_layer(i, h)

@@ -1,257 +1,368 @@
-"""Sparse minibatches for the corrected trainer on the CPU.
+"""The corrected trainer's CPU path: sparse minibatches on flat parameters, in numba.
 
 A user row is mostly zeros (a user rates ~5% of the movies) and the loss only looks at the
 rated entries. A dense step spends its time on ``[batch, n_columns]`` products and
-element-wise passes over almost nothing but zeros; here the first layer reads only the
-non-zero inputs and the output layer is evaluated only where a rating is scored (small
-numba kernels: sequential loops, deterministic, no fused multiply-adds). The
-hidden layers in between are ordinary PyTorch products, and the backward pass is written
-out rather than recorded by autograd, whose bookkeeping costs more than these tiny layers'
-arithmetic. Same loss, same gradients up to float rounding: ``tests/test_sparse.py`` checks
-them against autograd on the dense model. CPU only (numba): on CUDA the dense step runs,
-and its cost there is kernel launches rather than arithmetic (``docs/benchmarks.md``).
+element-wise passes over almost nothing but zeros, and on the CPU the many small torch
+calls of a step (and autograd's bookkeeping) cost more than their arithmetic. Here one
+numba call computes a minibatch's loss and every gradient:
 
-Shapes: ``n_columns`` input columns, the first ``n_rating_columns`` of them scored.
+* the first layer reads only the row's non-zero inputs (CSR), its weight stored transposed
+  (one contiguous row per input column);
+* the hidden layers are small loops over the batch;
+* the output layer is evaluated only where a rating is scored, its loss and backward fused;
+
+and a second call applies the optimizer (:mod:`recsae.flat_optim`) to the one flat
+parameter array. Same loss, same gradients as the dense model up to float rounding:
+``tests/test_sparse.py`` checks them against autograd for every activation.
+
+Every sum runs in a fixed order, with no fused multiply-adds and no ``fastmath`` (LLVM may
+vectorize across independent outputs but never reorders a sum), and the activations are
+computed in float64 by the C library then rounded: the numbers do not depend on the CPU's
+instruction set or BLAS. CPU only (numba): on CUDA the dense step runs, and its cost there
+is kernel launches rather than arithmetic (``docs/benchmarks.md``).
+
+Shapes: ``n_columns`` input columns, the first ``n_rating_columns`` of them scored; a net
+of ``L`` linear layers has sizes ``[L + 1]`` = ``(n_columns, *hidden, n_columns)``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import math
 
 import numpy as np
 import torch
 
 from recsae.kernels import jit_kernel
-from recsae.models import StackedAutoencoder
+from recsae.models import ACTIVATIONS, StackedAutoencoder
+
+# Activation codes in the kernels (the keys of models.ACTIVATIONS).
+ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "elu": 3, "selu": 4}
+SIGMOID, TANH, RELU, ELU, SELU = range(5)
+assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
+# SELU's constants, as torch.nn.SELU uses them.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+_NO_MASKS = np.zeros((0, 0, 0), dtype=np.float32)
 
 
-class SparseBatch(NamedTuple):
-    """One minibatch of user rows in compressed (CSR) form.
-
-    Attributes:
-        indptr: ``[batch + 1]`` int64; row ``r``'s non-zero inputs are entries
-            ``indptr[r]:indptr[r + 1]`` of ``cols``/``vals``.
-        cols: ``[nnz]`` int64 input columns; vals: ``[nnz]`` float32 values there.
-        out_rows, out_cols: ``[m]`` int64 (row in the batch, column) of each scored rating.
-        targets: ``[m]`` float32 the ratings there.
-    """
-
-    indptr: np.ndarray
-    cols: np.ndarray
-    vals: np.ndarray
-    out_rows: np.ndarray
-    out_cols: np.ndarray
-    targets: np.ndarray
+def _csr(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``matrix`` ``[n_rows, n]`` as CSR: row pointer ``[n_rows + 1]`` int64, then the
+    int64 columns and float32 values of the non-zero entries, row by row."""
+    rows, cols = np.nonzero(matrix)  # row-major: each row's entries are contiguous
+    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=matrix.shape[0]), out=indptr[1:])
+    return indptr, cols.astype(np.int64), np.ascontiguousarray(matrix[rows, cols], np.float32)
 
 
 class SparseRows:
-    """A user matrix ``[n_users, n_columns]`` kept as CSR, cut into :class:`SparseBatch`\\ es.
+    """A user matrix ``[n_users, n_columns]`` as CSR: each row is both an input and its
+    own target, scored on its non-zero rating columns (``< n_rating_columns``), as in the
+    dense loss. Minibatches are index arrays into it; nothing is copied per step.
 
-    The scored entries of a row are its non-zero rating columns (``< n_rating_columns``),
-    as in the dense loss, so a row is both the input and the target.
+    Attributes:
+        indptr, cols, vals: the non-zero inputs (see :func:`_csr`).
+        scored_indptr, scored_cols, scored_vals: the scored entries (targets), the same way.
     """
 
     def __init__(self, matrix: np.ndarray, n_rating_columns: int) -> None:
         matrix = np.asarray(matrix, dtype=np.float32)
-        rows, cols = np.nonzero(matrix)  # row-major: each row's entries are contiguous
         self.n_rows = matrix.shape[0]
-        self.cols = cols.astype(np.int64)
-        self.vals = matrix[rows, cols]
-        self.indptr = np.zeros(self.n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=self.n_rows), out=self.indptr[1:])
-        scored = self.cols < n_rating_columns
-        self.scored_cols = self.cols[scored]
-        self.scored_vals = self.vals[scored]
-        self.scored_indptr = np.zeros(self.n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows[scored], minlength=self.n_rows), out=self.scored_indptr[1:])
+        self.indptr, self.cols, self.vals = _csr(matrix)
+        self.scored_indptr, self.scored_cols, self.scored_vals = _csr(matrix[:, :n_rating_columns])
 
-    def batch(self, rows: np.ndarray | None = None) -> SparseBatch:
-        """The rows ``rows`` (int indices, in that order; None: all) as one batch."""
-        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
-        indptr, cols, vals, _ = _gather_rows(self.indptr, self.cols, self.vals, rows)
-        _, out_cols, targets, out_rows = _gather_rows(self.scored_indptr, self.scored_cols,
-                                                      self.scored_vals, rows)
-        return SparseBatch(indptr, cols, vals, out_rows, out_cols, targets)
+    def n_scored(self, rows: np.ndarray) -> int:
+        """How many scored ratings the rows ``rows`` hold."""
+        return int((self.scored_indptr[rows + 1] - self.scored_indptr[rows]).sum())
 
 
-@jit_kernel
-def _gather_rows(indptr, cols, vals, rows):  # pragma: no cover - compiled
-    """The selected rows of a CSR matrix, in order: their row pointer ``[len(rows) + 1]``,
-    columns, values, and the batch row of each entry (one call; NumPy needs a dozen)."""
-    batch_indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-    for i in range(rows.shape[0]):
-        batch_indptr[i + 1] = batch_indptr[i] + indptr[rows[i] + 1] - indptr[rows[i]]
-    n = batch_indptr[-1]
-    out_cols, out_vals = np.empty(n, dtype=cols.dtype), np.empty(n, dtype=vals.dtype)
-    entry_rows = np.empty(n, dtype=np.int64)
-    for i in range(rows.shape[0]):
-        start, at = indptr[rows[i]], batch_indptr[i]
-        length = batch_indptr[i + 1] - at
-        out_cols[at:at + length] = cols[start:start + length]
-        out_vals[at:at + length] = vals[start:start + length]
-        entry_rows[at:at + length] = i
-    return batch_indptr, out_cols, out_vals, entry_rows
+class FlatNet:
+    """A :class:`StackedAutoencoder`'s parameters in one flat float32 array, laid out for
+    the kernels, with the work buffers for batches of up to ``max_rows`` rows.
+
+    Layer ``l`` maps ``sizes[l]`` to ``sizes[l + 1]`` columns; its weight starts at
+    ``w_off[l]``, its bias at ``b_off[l]``. The first layer's weight is stored transposed,
+    ``[n_columns, hidden[0]]`` (the kernels read one row per non-zero input); the others
+    as ``nn.Linear`` keeps them, ``[n_out, n_in]``.
+    """
+
+    def __init__(self, model: StackedAutoencoder, max_rows: int) -> None:
+        self.activation = ACTIVATION_CODES[model.activation_name]
+        self.dropout_p = model.dropout_p
+        self.sizes = np.array([model.n_inputs, *model.hidden, model.n_inputs], dtype=np.int64)
+        n_layers = self.sizes.size - 1
+        self.w_off = np.zeros(n_layers, dtype=np.int64)
+        self.b_off = np.zeros(n_layers, dtype=np.int64)
+        at = 0
+        for layer in range(n_layers):
+            self.w_off[layer] = at
+            at += int(self.sizes[layer] * self.sizes[layer + 1])
+            self.b_off[layer] = at
+            at += int(self.sizes[layer + 1])
+        self.theta = np.zeros(at, dtype=np.float32)
+        self.grad = np.zeros(at, dtype=np.float32)
+        width = int(self.sizes[1:-1].max())
+        # Per hidden layer: its activations, and its output after dropout (the next input).
+        self.act = np.zeros((n_layers - 1, max_rows, width), dtype=np.float32)
+        self.hid = np.zeros_like(self.act)
+        self.gbuf = np.zeros((2, max_rows, width), dtype=np.float32)  # d loss / d a layer
+        # A hidden-to-hidden weight, transposed, for the forward pass (vectorized over n_out).
+        self.wt = np.zeros(max(int((self.sizes[1:-2] * self.sizes[2:-1]).max(initial=0)), 1),
+                           dtype=np.float32)
+        self.load(model)
+
+    def _views(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Each parameter of the model, in ``model.parameters()`` order and shape, as a view
+        of ``flat`` (the first weight as a transposed view)."""
+        views = []
+        for layer in range(self.sizes.size - 1):
+            n_in, n_out = int(self.sizes[layer]), int(self.sizes[layer + 1])
+            w = flat[self.w_off[layer]:self.w_off[layer] + n_in * n_out]
+            views.append(w.reshape(n_in, n_out).T if layer == 0 else w.reshape(n_out, n_in))
+            views.append(flat[self.b_off[layer]:self.b_off[layer] + n_out])
+        return views
+
+    def load(self, model: StackedAutoencoder) -> None:
+        """Copy the model's parameters into :attr:`theta`."""
+        for view, param in zip(self._views(self.theta), model.parameters(), strict=True):
+            view[...] = param.detach().cpu().numpy()
+
+    def store(self, model: StackedAutoencoder, theta: np.ndarray | None = None) -> None:
+        """Copy :attr:`theta` (or a saved copy of it) into the model's parameters."""
+        flat = self.theta if theta is None else theta
+        with torch.no_grad():
+            for view, param in zip(self._views(flat), model.parameters(), strict=True):
+                param.copy_(torch.from_numpy(np.ascontiguousarray(view)))
+
+    def gradients(self) -> list[torch.Tensor]:
+        """:attr:`grad` as one tensor per model parameter (copies, in their shapes)."""
+        return [torch.from_numpy(np.ascontiguousarray(v)) for v in self._views(self.grad)]
+
+    def dropout_masks(self, n_rows: int) -> np.ndarray:
+        """Dropout masks ``[n_hidden, n_rows, width]`` (0, or 1 / keep for a kept unit),
+        drawn from torch's global generator as ``nn.Dropout`` would in the dense forward
+        pass (one ``bernoulli_`` per hidden layer, in order): the same seed, the same masks.
+        An empty array without dropout."""
+        if self.dropout_p <= 0:
+            return _NO_MASKS
+        keep = 1.0 - self.dropout_p
+        masks = np.zeros((self.act.shape[0], n_rows, self.act.shape[2]), dtype=np.float32)
+        for layer, width in enumerate(self.sizes[1:-1]):
+            mask = torch.empty(n_rows, int(width)).bernoulli_(keep).div_(keep)
+            masks[layer, :, :width] = mask.numpy()
+        return masks
+
+    def minibatch_gradients(self, data: SparseRows, rows: np.ndarray,
+                            masks: np.ndarray | None = None) -> tuple[float, int]:
+        """Set :attr:`grad` to the gradient of the mean squared error over the scored
+        ratings of ``rows`` (int64 ``[batch]`` indices into ``data``); return the sum of
+        squared errors (float64) and how many ratings were scored. ``masks``: dropout
+        masks from :meth:`dropout_masks` (default: drawn here)."""
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if masks is None:
+            masks = self.dropout_masks(rows.size)
+        return _gradients(self.theta, self.grad, self.sizes, self.w_off, self.b_off,
+                          self.activation, data.indptr, data.cols, data.vals,
+                          data.scored_indptr, data.scored_cols, data.scored_vals, rows,
+                          self.act, self.hid, masks, self.wt, self.gbuf)
+
+    def outputs_at(self, data: SparseRows, query_indptr: np.ndarray,
+                   query_cols: np.ndarray) -> np.ndarray:
+        """Model outputs (eval mode: no dropout) at the queried entries ``[m]``: row ``u``
+        of ``data`` is queried at ``query_cols[query_indptr[u]:query_indptr[u + 1]]``."""
+        out = np.empty(query_cols.size, dtype=np.float32)
+        _outputs_at(self.theta, self.sizes, self.w_off, self.b_off, self.activation,
+                    data.indptr, data.cols, data.vals, query_indptr, query_cols,
+                    self.act, self.hid, self.wt, out)
+        return out
 
 
 # --------------------------------------------------------------------------- kernels
-# float32 throughout; the sums run in a fixed order (results do not depend on the CPU).
+# float32 storage; the activations in float64, rounded once.
 
 @jit_kernel
-def _input_forward(indptr, cols, vals, weight_t, bias, out):  # pragma: no cover - compiled
-    """out[r] = bias + sum over row r's entries k of vals[k] * weight_t[cols[k]]
-    (``weight_t``: the layer's weight transposed, ``[n_columns, n_out]``, contiguous)."""
-    for r in range(out.shape[0]):
-        out[r, :] = bias
-        for k in range(indptr[r], indptr[r + 1]):
-            row, v = weight_t[cols[k]], vals[k]
-            for j in range(out.shape[1]):
-                out[r, j] += v * row[j]
-
-
-@jit_kernel
-def _input_backward(indptr, cols, vals, grad_out, grad_weight_t):  # pragma: no cover
-    """grad_weight_t[cols[k]] += vals[k] * grad_out[r] for every entry k of row r."""
-    for r in range(grad_out.shape[0]):
-        for k in range(indptr[r], indptr[r + 1]):
-            row, v = grad_weight_t[cols[k]], vals[k]
-            for j in range(grad_out.shape[1]):
-                row[j] += v * grad_out[r, j]
+def _activate(x, code):  # pragma: no cover - compiled
+    """The activation of one float32 pre-activation (as the torch module, up to rounding)."""
+    if code == SIGMOID:
+        return np.float32(1.0 / (1.0 + math.exp(-np.float64(x))))
+    if code == TANH:
+        return np.float32(math.tanh(np.float64(x)))
+    if x > 0:
+        return x if code != SELU else np.float32(_SELU_SCALE * np.float64(x))
+    if code == RELU:
+        return np.float32(0.0)
+    if code == ELU:  # alpha = 1
+        return np.float32(math.expm1(np.float64(x)))
+    return np.float32(_SELU_SCALE * _SELU_ALPHA * math.expm1(np.float64(x)))
 
 
 @jit_kernel
-def _output_forward(rows, cols, hidden, weight, bias, out):  # pragma: no cover
-    """out[e] = bias[c] + hidden[r] . weight[c] for each scored entry e = (r, c)."""
-    for e in range(rows.shape[0]):
-        r, c = rows[e], cols[e]
-        total = bias[c]
-        for j in range(hidden.shape[1]):
-            total += hidden[r, j] * weight[c, j]
-        out[e] = total
+def _activation_slope(y, code):  # pragma: no cover - compiled
+    """d activation / d pre-activation, from the activation's output ``y`` alone (for
+    ReLU, ELU and SELU, ``y > 0`` exactly where the pre-activation is)."""
+    one = np.float32(1.0)
+    if code == SIGMOID:
+        return y * (one - y)
+    if code == TANH:
+        return one - y * y
+    if y > 0:
+        return one if code != SELU else np.float32(_SELU_SCALE)
+    if code == RELU:
+        return np.float32(0.0)
+    if code == ELU:  # d/dz (exp(z) - 1) = y + 1
+        return y + one
+    return y + np.float32(_SELU_SCALE * _SELU_ALPHA)
 
 
 @jit_kernel
-def _output_loss_backward(rows, cols, targets, hidden, weight, bias, scale,
-                          grad_hidden, grad_weight, grad_bias):  # pragma: no cover
-    """:func:`_output_forward` at the scored entries, ``diff = output - target`` there, and
-    the gradients of ``scale * sum(diff ** 2) / 2`` w.r.t. hidden, weight and bias (added
-    to the zeroed buffers), in one pass. Returns ``sum(diff ** 2)``, summed in float64 in
-    entry order (no BLAS: the same on every CPU)."""
+def _output_at(h, w, bias, c):  # pragma: no cover - compiled
+    """The output layer at column ``c``: ``bias[c] + h . w[c]``, summed over ``j`` in order
+    (training and validation both call this: the same arithmetic)."""
+    total, w_row = bias[c], w[c]
+    for j in range(w.shape[1]):
+        total += h[j] * w_row[j]
+    return total
+
+
+@jit_kernel
+def _forward_hidden(theta, sizes, w_off, b_off, code, indptr, cols, vals, rows, act, hid,
+                    masks, wt):  # pragma: no cover - compiled
+    """Rows ``rows`` of the CSR input through every hidden layer: ``act[l, i]`` the
+    activations of layer ``l`` for row ``i`` of the batch, ``hid[l, i]`` the same after
+    dropout (``masks[l, i]``; ``masks`` empty: none)."""
+    n_rows, n_hidden = rows.shape[0], sizes.shape[0] - 2
+    use_masks = masks.shape[0] > 0
+    n1 = sizes[1]
+    w0t = theta[w_off[0]:w_off[0] + sizes[0] * n1].reshape((sizes[0], n1))
+    b0 = theta[b_off[0]:b_off[0] + n1]
+    for layer in range(n_hidden):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        if layer > 0:  # transposed once per call: the product below then runs along rows
+            w = theta[w_off[layer]:w_off[layer] + n_out * n_in].reshape((n_out, n_in))
+            w_t = wt[:n_in * n_out].reshape((n_in, n_out))
+            for j in range(n_out):
+                for k in range(n_in):
+                    w_t[k, j] = w[j, k]
+            bias = theta[b_off[layer]:b_off[layer] + n_out]
+        for i in range(n_rows):
+            z = act[layer, i]
+            if layer == 0:  # only the row's non-zero inputs
+                for j in range(n1):
+                    z[j] = b0[j]
+                r = rows[i]
+                for k in range(indptr[r], indptr[r + 1]):
+                    w_row, v = w0t[cols[k]], vals[k]
+                    for j in range(n1):
+                        z[j] += v * w_row[j]
+            else:
+                h = hid[layer - 1, i]
+                for j in range(n_out):
+                    z[j] = bias[j]
+                for k in range(n_in):
+                    w_row, v = w_t[k], h[k]
+                    for j in range(n_out):
+                        z[j] += v * w_row[j]
+            out = hid[layer, i]
+            for j in range(n_out):
+                a = _activate(z[j], code)
+                z[j] = a
+                out[j] = a * masks[layer, i, j] if use_masks else a
+
+
+@jit_kernel
+def _gradients(theta, grad, sizes, w_off, b_off, code, indptr, cols, vals,
+               scored_indptr, scored_cols, scored_vals, rows, act, hid, masks, wt,
+               gbuf):  # pragma: no cover - compiled
+    """The whole minibatch step but the optimizer: ``grad`` (zeroed first) gets the
+    gradient of ``sum(diff ** 2) / count`` over the scored entries of ``rows``
+    (``diff = output - target``); returns ``(sum(diff ** 2), count)``, the sum in float64
+    in entry order."""
+    n_rows, last = rows.shape[0], sizes.shape[0] - 2  # last: the output layer's index
+    grad[:] = 0.0
+    count = 0
+    for i in range(n_rows):
+        count += scored_indptr[rows[i] + 1] - scored_indptr[rows[i]]
+    if count == 0:
+        return 0.0, 0
+    _forward_hidden(theta, sizes, w_off, b_off, code, indptr, cols, vals, rows, act, hid,
+                    masks, wt)
+    use_masks = masks.shape[0] > 0
+    scale = np.float32(2.0 / count)  # d (sse / count) / d output, per unit of diff
+
+    # Output layer, only at the scored entries: forward, loss and backward in one pass.
+    n_h, n_out = sizes[last], sizes[last + 1]
+    w = theta[w_off[last]:w_off[last] + n_out * n_h].reshape((n_out, n_h))
+    bias = theta[b_off[last]:b_off[last] + n_out]
+    g_w = grad[w_off[last]:w_off[last] + n_out * n_h].reshape((n_out, n_h))
+    g_b = grad[b_off[last]:b_off[last] + n_out]
     sse = 0.0
-    for e in range(rows.shape[0]):
-        r, c = rows[e], cols[e]
-        total = bias[c]
-        for j in range(hidden.shape[1]):
-            total += hidden[r, j] * weight[c, j]
-        diff = total - targets[e]  # float32, as the dense loss
-        sse += np.float64(diff) * np.float64(diff)
-        g = diff * scale
-        grad_bias[c] += g
-        for j in range(hidden.shape[1]):
-            grad_hidden[r, j] += g * weight[c, j]
-            grad_weight[c, j] += g * hidden[r, j]
-    return sse
+    for i in range(n_rows):
+        h, g_h = hid[last - 1, i], gbuf[0, i]
+        for j in range(n_h):
+            g_h[j] = 0.0
+        r = rows[i]
+        for e in range(scored_indptr[r], scored_indptr[r + 1]):
+            c = scored_cols[e]
+            diff = _output_at(h, w, bias, c) - scored_vals[e]
+            sse += np.float64(diff) * np.float64(diff)
+            g = diff * scale
+            g_b[c] += g
+            w_row, g_row = w[c], g_w[c]
+            for j in range(n_h):
+                g_h[j] += g * w_row[j]
+                g_row[j] += g * h[j]
 
-
-# SELU's constants, as torch.nn.SELU uses them.
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _activation_backward(name: str, grad: torch.Tensor, pre: torch.Tensor,
-                         out: torch.Tensor) -> torch.Tensor:
-    """d loss / d pre-activation from d loss / d activation, for each of
-    :data:`recsae.models.ACTIVATIONS` (``out`` = activation(``pre``))."""
-    if name == "sigmoid":
-        return grad * out * (1.0 - out)
-    if name == "tanh":
-        return grad * (1.0 - out * out)
-    if name == "relu":
-        return grad * (pre > 0)
-    if name == "elu":  # alpha = 1: d/dz (exp(z) - 1) = out + 1
-        return grad * torch.where(pre > 0, 1.0, out + 1.0)
-    if name == "selu":
-        return grad * torch.where(pre > 0, _SELU_SCALE, out + _SELU_SCALE * _SELU_ALPHA)
-    raise ValueError(f"no backward for activation {name!r}.")
-
-
-def _array(tensor: torch.Tensor) -> np.ndarray:
-    """A NumPy view of a contiguous CPU float32 tensor (a parameter, an activation)."""
-    return tensor.detach().numpy()
-
-
-def _last_hidden(model: StackedAutoencoder, batch: SparseBatch
-                 ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
-    """Forward to the last hidden layer ``[batch, hidden[-1]]``; also each hidden layer's
-    (pre-activation, activation, dropout mask or None, output) for the backward pass."""
-    layers = model.layers
-    first = layers[0]
-    z = torch.empty(batch.indptr.size - 1, first.out_features)
-    # Rows of the transposed weight are contiguous: the kernel reads one per non-zero input.
-    weight_t = np.ascontiguousarray(_array(first.weight).T)
-    _input_forward(batch.indptr, batch.cols, batch.vals, weight_t, _array(first.bias), z.numpy())
-    keep = 1.0 - model.dropout_p
-    cache = []
-    h = z
-    for i in range(len(layers) - 1):
-        pre = z if i == 0 else torch.addmm(layers[i].bias, h, layers[i].weight.t())
-        out = model.activation(pre)
-        mask = None
-        if model.training and model.dropout_p > 0:  # as nn.Dropout: scale the kept units
-            mask = torch.empty_like(out).bernoulli_(keep).div_(keep)
-        h = out if mask is None else out * mask
-        cache.append((pre, out, mask, h))
-    return h, cache
-
-
-@torch.no_grad()
-def outputs_at(model: StackedAutoencoder, batch: SparseBatch, rows: np.ndarray,
-               cols: np.ndarray) -> torch.Tensor:
-    """``model(dense_batch)[rows, cols]`` up to float rounding, ``[m]`` (rows index the
-    batch, cols the output columns). No gradient."""
-    hidden, _ = _last_hidden(model, batch)
-    last = model.layers[-1]
-    out = torch.empty(rows.size)
-    _output_forward(rows, cols, hidden.numpy(), _array(last.weight), _array(last.bias),
-                    out.numpy())
-    return out
-
-
-@torch.no_grad()
-def minibatch_gradients(model: StackedAutoencoder, batch: SparseBatch) -> tuple[float, int]:
-    """Set every parameter's ``.grad`` to the gradient of the batch's loss, the mean squared
-    error over its scored ratings, and return ``(sum of squared errors, count)``.
-
-    The backward pass is written out (a few matrix products per layer, in PyTorch, and the
-    two sparse kernels) instead of recorded by autograd: for these tiny layers autograd's
-    bookkeeping costs more than the arithmetic. ``tests/test_sparse.py`` checks the
-    gradients against autograd on the dense model for every activation.
-    """
-    layers = model.layers
-    hidden, cache = _last_hidden(model, batch)
-    last = layers[-1]
-    count = batch.targets.size
-    # NumPy's zeros, wrapped: cheaper than torch.zeros for these small buffers.
-    grad_hidden = np.zeros(hidden.shape, dtype=np.float32)
-    grad_weight = np.zeros(tuple(last.weight.shape), dtype=np.float32)
-    grad_bias = np.zeros(tuple(last.bias.shape), dtype=np.float32)
-    sse = _output_loss_backward(batch.out_rows, batch.out_cols, batch.targets, hidden.numpy(),
-                                _array(last.weight), _array(last.bias),
-                                np.float32(2.0 / max(count, 1)),  # d (sse / count) / d output
-                                grad_hidden, grad_weight, grad_bias)
-    last.weight.grad, last.bias.grad = torch.from_numpy(grad_weight), torch.from_numpy(grad_bias)
-    grad_hidden = torch.from_numpy(grad_hidden)
-    for i in range(len(layers) - 2, -1, -1):
-        pre, out, mask, _ = cache[i]
-        grad_out = grad_hidden if mask is None else grad_hidden * mask
-        grad_pre = _activation_backward(model.activation_name, grad_out, pre, out)
-        layer = layers[i]
-        layer.bias.grad = grad_pre.sum(0)
-        if i == 0:
-            grad_weight_t = np.zeros((layer.in_features, layer.out_features), dtype=np.float32)
-            _input_backward(batch.indptr, batch.cols, batch.vals,
-                            np.ascontiguousarray(grad_pre.numpy()), grad_weight_t)
-            layer.weight.grad = torch.from_numpy(np.ascontiguousarray(grad_weight_t.T))
-        else:
-            layer.weight.grad = torch.mm(grad_pre.t(), cache[i - 1][3])
-            grad_hidden = torch.mm(grad_pre, layer.weight)
+    # Hidden layers, last to first: gbuf[cur] holds d loss / d the layer's output.
+    cur = 0
+    for layer in range(last - 1, -1, -1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        g_pre = gbuf[cur]
+        for i in range(n_rows):  # to d loss / d pre-activation, in place
+            for j in range(n_out):
+                g = g_pre[i, j] * masks[layer, i, j] if use_masks else g_pre[i, j]
+                g_pre[i, j] = g * _activation_slope(act[layer, i, j], code)
+        g_b = grad[b_off[layer]:b_off[layer] + n_out]
+        for i in range(n_rows):
+            for j in range(n_out):
+                g_b[j] += g_pre[i, j]
+        if layer == 0:  # weight gradient at the non-zero inputs only; no input gradient
+            g_wt = grad[w_off[0]:w_off[0] + n_in * n_out].reshape((n_in, n_out))
+            for i in range(n_rows):
+                r, g_row_pre = rows[i], g_pre[i]
+                for k in range(indptr[r], indptr[r + 1]):
+                    g_row, v = g_wt[cols[k]], vals[k]
+                    for j in range(n_out):
+                        g_row[j] += v * g_row_pre[j]
+            break
+        w = theta[w_off[layer]:w_off[layer] + n_out * n_in].reshape((n_out, n_in))
+        g_w = grad[w_off[layer]:w_off[layer] + n_out * n_in].reshape((n_out, n_in))
+        g_next = gbuf[1 - cur]
+        for i in range(n_rows):
+            h, g_h = hid[layer - 1, i], g_next[i]
+            for k in range(n_in):
+                g_h[k] = 0.0
+            for j in range(n_out):
+                g, w_row, g_row = g_pre[i, j], w[j], g_w[j]
+                for k in range(n_in):
+                    g_h[k] += g * w_row[k]
+                    g_row[k] += g * h[k]
+        cur = 1 - cur
     return sse, count
+
+
+@jit_kernel
+def _outputs_at(theta, sizes, w_off, b_off, code, indptr, cols, vals, query_indptr,
+                query_cols, act, hid, wt, out):  # pragma: no cover - compiled
+    """``out[q]``: the output (no dropout) at each queried entry, rows in chunks of the
+    work buffers' size. The same arithmetic as the training forward pass."""
+    n_users, chunk, last = query_indptr.shape[0] - 1, act.shape[1], sizes.shape[0] - 2
+    n_h, n_out = sizes[last], sizes[last + 1]
+    w = theta[w_off[last]:w_off[last] + n_out * n_h].reshape((n_out, n_h))
+    bias = theta[b_off[last]:b_off[last] + n_out]
+    no_masks = np.zeros((0, 0, 0), dtype=np.float32)
+    for start in range(0, n_users, chunk):
+        rows = np.arange(start, min(start + chunk, n_users))
+        _forward_hidden(theta, sizes, w_off, b_off, code, indptr, cols, vals, rows, act, hid,
+                        no_masks, wt)
+        for i in range(rows.shape[0]):
+            for q in range(query_indptr[rows[i]], query_indptr[rows[i] + 1]):
+                out[q] = _output_at(hid[last - 1, i], w, bias, query_cols[q])

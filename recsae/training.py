@@ -6,7 +6,8 @@
 * :func:`fit` is the corrected trainer: minibatches, gradients zeroed every step, a loss
   over observed ratings only, a validation split carved from the training ratings for
   early stopping and model selection, and a history DataFrame. On the CPU each minibatch
-  is computed from its non-zero entries only (:mod:`recsae.sparse`); elsewhere densely.
+  is computed from its non-zero entries only, on one flat parameter array, in numba
+  (:mod:`recsae.sparse`, :mod:`recsae.flat_optim`); elsewhere densely, by autograd.
 
 Shapes: a user matrix is ``[n_users, n_columns]`` float32, rating columns first
 (``[0, n_rating_columns)``), then any genre-count and attribute columns; 0 = no rating.
@@ -438,7 +439,8 @@ def split_validation(train: np.ndarray, n_rating_columns: int, fraction: float,
 
 
 def build_optimizer(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer named in ``config``.
+    """The ``torch.optim`` optimizer named in ``config`` (the dense path; the sparse CPU
+    path applies the same rules with :class:`recsae.flat_optim.FlatOptimizer`).
 
     Adam, AdamW and SGD use torch's fused kernels (one pass over the weights instead of a
     dozen ``foreach`` passes: an Adam step of the 3-layer net costs a third as much on the
@@ -470,84 +472,117 @@ def observed_ratings_mask(inputs: torch.Tensor, n_rating_columns: int) -> torch.
     return mask
 
 
-class TrainingRows:
-    """The rows :func:`fit` trains on, in the form a minibatch's loss is computed from.
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of ``epoch`` (1-based): ``config.lr``, or with ``schedule="cosine"``
+    annealed to 0 over ``config.epochs`` (the closed form of torch's ``CosineAnnealingLR``)."""
+    if config.schedule == "cosine":
+        return config.lr * (1.0 + math.cos(math.pi * (epoch - 1) / config.epochs)) / 2.0
+    return config.lr
 
-    Sparse (the CPU default): only the non-zero inputs and the scored outputs are computed
-    (:mod:`recsae.sparse`, ~20x fewer operations on ML-100K). Dense (CUDA, where a step's
-    cost is kernel launches, not arithmetic): the model's ordinary forward pass, masked.
-    Both compute the same loss; they differ in float rounding only.
+
+class _DenseTrainer:
+    """Minibatches through the model's forward pass, autograd and a ``torch.optim``
+    optimizer, masked to the scored ratings (CUDA, or ``fit(..., sparse=False)``).
 
     Args:
         fit_input: ``[n_users, n_columns]``: each row is its own target, scored on its
             non-zero rating columns (``< n_rating_columns``).
-        device: where the model lives.
-        use_sparse: None: sparse on the CPU, dense elsewhere.
+        queries: ``(rows, cols)`` int64 ``[m]``: the entries :meth:`outputs` predicts.
     """
 
-    def __init__(self, fit_input: np.ndarray, n_rating_columns: int, device: torch.device,
-                 use_sparse: bool | None = None) -> None:
+    def __init__(self, model: StackedAutoencoder, fit_input: np.ndarray, n_rating_columns: int,
+                 queries: tuple[np.ndarray, np.ndarray], config: TrainConfig) -> None:
+        device = next(model.parameters()).device
+        self.model, self.batch_size = model, config.batch_size
         self.inputs = torch.from_numpy(np.ascontiguousarray(fit_input, dtype=np.float32)).to(device)
         self.n_rows = self.inputs.shape[0]
-        self.sparse = device.type == "cpu" if use_sparse is None else use_sparse
-        if self.sparse:
-            if device.type != "cpu":
-                raise ValueError(f"sparse minibatches run on the CPU only, not on {device}; "
-                                 "pass sparse=False (or None) for other devices.")
-            from recsae import sparse  # imports numba: only when this path runs
+        self.observed = observed_ratings_mask(self.inputs, n_rating_columns)
+        self.query_rows, self.query_cols = (torch.from_numpy(q).to(device) for q in queries)
+        self.optimizer = build_optimizer(model.parameters(), config)
 
-            self._ops = sparse
-            self.rows = sparse.SparseRows(fit_input, n_rating_columns)
-            self.all_rows = self.rows.batch()
-        else:
-            self.observed = observed_ratings_mask(self.inputs, n_rating_columns)
+    def train_epoch(self, order: torch.Tensor, lr: float) -> float:
+        """One pass over the users in the order ``order`` ``[n_users]``; the epoch's
+        training RMSE."""
+        self.model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        order = order.to(self.inputs.device)
+        # 0-d tensors on the device, so that a GPU is not made to wait every step.
+        total_sse, total_count = torch.zeros((), device=order.device), 0.0
+        for start in range(0, self.n_rows, self.batch_size):
+            self.optimizer.zero_grad(set_to_none=True)  # the article never did this
+            rows = order[start:start + self.batch_size]
+            x = self.inputs.index_select(0, rows)
+            # The target is the input itself, scored where the mask is 1 (feature columns
+            # and unrated movies are 0 there): the same loss as on the rating block alone.
+            sse, count = masked_mse_loss(self.model(x), x, self.observed.index_select(0, rows))
+            (sse / count.clamp(min=1.0)).backward()
+            self.optimizer.step()
+            total_sse, total_count = total_sse + sse.detach(), total_count + count
+        return math.sqrt(float(total_sse) / max(float(total_count), 1.0))
 
-    def minibatch_gradients(self, model: StackedAutoencoder,
-                            rows: torch.Tensor) -> tuple[float | torch.Tensor, float | torch.Tensor]:
-        """Set the parameters' ``.grad`` to the gradient of the mean squared error over the
-        scored ratings of ``rows`` (user indices ``[batch]``); return that sum of squared
-        errors and the count (floats on the sparse path, 0-d tensors on the device on the
-        dense one, so that a GPU is not made to wait every step)."""
-        if self.sparse:
-            sse, count = self._ops.minibatch_gradients(model, self.rows.batch(rows.numpy()))
-            return sse, float(count)
-        x = self.inputs.index_select(0, rows)
-        # The target is the input itself, scored where the mask is 1 (feature columns and
-        # unrated movies are 0 there): the same loss as on the rating block alone.
-        sse, count = masked_mse_loss(model(x), x, self.observed.index_select(0, rows))
-        (sse / count.clamp(min=1.0)).backward()
-        return sse.detach(), count
+    @torch.no_grad()
+    def outputs(self) -> np.ndarray:
+        """The model's outputs (eval mode) at the queried entries, ``[m]``."""
+        self.model.eval()
+        return self.model.predict_entries(self.inputs, self.query_rows,
+                                          self.query_cols).cpu().numpy()
 
-    def outputs_at(self, model: StackedAutoencoder, rows: torch.Tensor,
-                   cols: torch.Tensor) -> torch.Tensor:
-        """``model(inputs)[rows, cols]`` ``[m]`` (rows, cols: int64 ``[m]`` on the device)."""
-        if self.sparse:
-            return self._ops.outputs_at(model, self.all_rows, rows.numpy(), cols.numpy())
-        return model.predict_entries(self.inputs, rows, cols)
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """A copy of the current weights, for :meth:`restore`."""
+        return copy.deepcopy(self.model.state_dict())
+
+    def restore(self, snapshot: dict[str, torch.Tensor] | None) -> None:
+        """Put a :meth:`snapshot` back into the model (None: keep the current weights)."""
+        if snapshot is not None:
+            self.model.load_state_dict(snapshot)
 
 
-def train_epoch(model: StackedAutoencoder, data: TrainingRows,
-                optimizer: torch.optim.Optimizer, batch_size: int,
-                generator: torch.Generator | None = None) -> float:
-    """One pass over the users in shuffled minibatches; returns the epoch's training RMSE.
+class _SparseTrainer:
+    """The same training computed on the CPU from the non-zero entries only, on one flat
+    parameter array (:mod:`recsae.sparse`, :mod:`recsae.flat_optim`): ~20x fewer
+    operations than the dense step on ML-100K, in two numba calls per minibatch. The
+    model's parameters are written back by :meth:`restore`; the learning rate and the
+    batch order are the caller's, as on the dense path."""
 
-    Args:
-        data: the training rows (on the model's device).
-        generator: for the shuffling (CPU generator).
-    """
-    model.train()
-    order = torch.randperm(data.n_rows, generator=generator)
-    if not data.sparse:
-        order = order.to(data.inputs.device)
-    total_sse: float | torch.Tensor = 0.0
-    total_count: float | torch.Tensor = 0.0
-    for start in range(0, data.n_rows, batch_size):
-        optimizer.zero_grad(set_to_none=True)  # the article never did this
-        sse, count = data.minibatch_gradients(model, order[start:start + batch_size])
-        optimizer.step()
-        total_sse += sse
-        total_count += count
-    return math.sqrt(float(total_sse) / max(float(total_count), 1.0))
+    def __init__(self, model: StackedAutoencoder, fit_input: np.ndarray, n_rating_columns: int,
+                 queries: tuple[np.ndarray, np.ndarray], config: TrainConfig) -> None:
+        from recsae import flat_optim, sparse  # import numba only when this path runs
+
+        self.model, self.batch_size = model, config.batch_size
+        self.data = sparse.SparseRows(fit_input, n_rating_columns)
+        self.net = sparse.FlatNet(model, max_rows=config.batch_size)
+        self.optimizer = flat_optim.FlatOptimizer(config.optimizer, self.net.theta.size,
+                                                  config.weight_decay, config.momentum)
+        rows, cols = queries
+        self.query_indptr = np.zeros(self.data.n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=self.data.n_rows), out=self.query_indptr[1:])
+        if rows.size and np.any(np.diff(rows) < 0):
+            raise ValueError("queries must be sorted by row.")
+        self.query_cols = np.ascontiguousarray(cols, dtype=np.int64)
+
+    def train_epoch(self, order: torch.Tensor, lr: float) -> float:
+        """See :meth:`_DenseTrainer.train_epoch`."""
+        order_np = order.numpy()
+        total_sse, total_count = 0.0, 0
+        for start in range(0, self.data.n_rows, self.batch_size):
+            sse, count = self.net.minibatch_gradients(self.data,
+                                                      order_np[start:start + self.batch_size])
+            self.optimizer.step(self.net.theta, self.net.grad, lr)
+            total_sse, total_count = total_sse + sse, total_count + count
+        return math.sqrt(total_sse / max(total_count, 1))
+
+    def outputs(self) -> np.ndarray:
+        """See :meth:`_DenseTrainer.outputs`."""
+        return self.net.outputs_at(self.data, self.query_indptr, self.query_cols)
+
+    def snapshot(self) -> np.ndarray:
+        """A copy of the flat parameters."""
+        return self.net.theta.copy()
+
+    def restore(self, snapshot: np.ndarray | None) -> None:
+        """Write a snapshot (None: the current parameters) into the model."""
+        self.net.store(self.model, snapshot)
 
 
 @torch.no_grad()
@@ -561,25 +596,6 @@ def predict(model: StackedAutoencoder, inputs: np.ndarray | torch.Tensor,
     step = batch_size or x.shape[0]
     parts = [model(x[i:i + step].to(device)).cpu() for i in range(0, x.shape[0], step)]
     return torch.cat(parts).numpy()
-
-
-class _Validation:
-    """The held-out ratings as flat index tensors, so an epoch's check costs one forward
-    pass to the last hidden layer and a dot product per held-out rating (no
-    ``[n_users, n_columns]`` output, no NumPy masks)."""
-
-    def __init__(self, val_target: np.ndarray, device: torch.device) -> None:
-        rows, cols = np.nonzero(val_target)
-        self.rows = torch.from_numpy(rows).to(device)
-        self.cols = torch.from_numpy(cols).to(device)
-        self.values = torch.from_numpy(val_target[rows, cols]).to(device)
-
-    @torch.no_grad()
-    def rmse(self, model: StackedAutoencoder, data: TrainingRows) -> float:
-        """Validation RMSE, predictions clipped to 1..5 like the reported test RMSE."""
-        model.eval()
-        pred = data.outputs_at(model, self.rows, self.cols).clamp(1.0, 5.0)
-        return math.sqrt(torch.mean((pred - self.values) ** 2).item())
 
 
 def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = None,
@@ -596,8 +612,9 @@ def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = N
         threads: torch CPU threads for the run (None: torch's default); see
             :func:`recsae.runtime.torch_threads`.
         sparse: compute each minibatch from its non-zero entries only (:mod:`recsae.sparse`;
-            CPU only) or densely; None: sparse on the CPU, dense elsewhere. Same loss and
-            gradients up to float rounding; sparse is about 1.5x faster on the CPU.
+            CPU only) or densely; None: sparse on the CPU, dense elsewhere. Same loss,
+            gradients and optimizer rules up to float rounding; sparse is ~4x faster on
+            the CPU (``docs/benchmarks.md``).
 
     Returns:
         :class:`FitResult`: the model (best validation epoch's weights, eval mode, on
@@ -615,17 +632,24 @@ def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
     generator = seed_everything(config.seed)
     model = StackedAutoencoder(train.shape[1], config.hidden, config.activation,
                                config.dropout).to(torch_device)
-    validation = None
     fit_input = train
+    # The held-out ratings, row by row (what each epoch's validation predicts); none when
+    # validation is off or too few ratings could be held out.
+    val_rows = val_cols = np.zeros(0, dtype=np.int64)
+    val_values = None
     if config.val_fraction > 0:
         fit_input, val_target = split_validation(train, n_rating_columns,
                                                  config.val_fraction, config.seed)
-        if val_target.any():  # else: too few ratings to hold any out
-            validation = _Validation(val_target, torch_device)
-    data = TrainingRows(fit_input, n_rating_columns, torch_device, use_sparse)
-    optimizer = build_optimizer(model.parameters(), config)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-                 if config.schedule == "cosine" else None)
+        if val_target.any():
+            val_rows, val_cols = (a.astype(np.int64) for a in np.nonzero(val_target))
+            val_values = val_target[val_rows, val_cols].astype(np.float64)
+    if use_sparse is None:
+        use_sparse = torch_device.type == "cpu"
+    if use_sparse and torch_device.type != "cpu":
+        raise ValueError(f"sparse minibatches run on the CPU only, not on {torch_device}; "
+                         "pass sparse=False (or None) for other devices.")
+    trainer_type = _SparseTrainer if use_sparse else _DenseTrainer
+    trainer = trainer_type(model, fit_input, n_rating_columns, (val_rows, val_cols), config)
 
     records = []
     best_val, best_epoch, best_state = math.inf, 0, None
@@ -633,24 +657,25 @@ def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
     bar = tqdm(range(1, config.epochs + 1), desc="fit",
                disable=not _progress_enabled(config.progress))
     for epoch in bar:
-        lr = optimizer.param_groups[0]["lr"]
-        train_rmse = train_epoch(model, data, optimizer, config.batch_size, generator)
-        if scheduler is not None:
-            scheduler.step()
-        # Input: the user's remaining training ratings; target: the held-out ones.
-        val_rmse = validation.rmse(model, data) if validation is not None else math.nan
+        lr = learning_rate(config, epoch)
+        train_rmse = trainer.train_epoch(torch.randperm(train.shape[0], generator=generator), lr)
+        val_rmse = math.nan
+        if val_values is not None:
+            # Input: the user's remaining training ratings; target: the held-out ones,
+            # predictions clipped to 1..5 like the reported test RMSE.
+            pred = np.clip(trainer.outputs().astype(np.float64), 1.0, 5.0)
+            val_rmse = math.sqrt(float(np.mean((pred - val_values) ** 2)))
         records.append({"epoch": epoch, "train_rmse": train_rmse, "val_rmse": val_rmse,
                         "lr": lr, "seconds": time.perf_counter() - start})
         bar.set_postfix(train=f"{train_rmse:.4f}", val=f"{val_rmse:.4f}")
-        if validation is None:
+        if val_values is None:
             best_epoch = epoch
             continue
         if val_rmse < best_val:
             best_val, best_epoch = val_rmse, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = trainer.snapshot()
         elif config.patience is not None and epoch - best_epoch >= config.patience:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    trainer.restore(best_state)  # None: the last epoch's weights
     model.eval()
     return FitResult(model, pd.DataFrame.from_records(records), best_epoch)

@@ -68,7 +68,7 @@ experiments.plot_grid(table, baseline_rmse)
 #   genre and attribute columns are taken from other movies and other people (ML-1M ids)
 #   and are unscaled; they make the test RMSE *worse* (0.974 → 1.038), down to the level
 #   of predicting each movie's mean rating (1.033, notebook 4). For the corrected recipe,
-#   with the right, scaled features, they change nothing (0.969 → 0.967).
+#   with the right, scaled features, they change nothing (0.967 → 0.964).
 # * **Depth** does not help either: the corrected 5-layer nets match the 3-layer ones and
 #   the 7-layer nets fall back to the movies' averages (1.037). The deeper as-published
 #   rows come from a stand-in trainer: with gradients reset every step, weight decay 0.5

@@ -127,7 +127,8 @@ coldstart.plot_cold_start(cold) if cold is not None else None
 # %% [markdown]
 # **Reading.** With the correct, scaled side features, the autoencoder that sees genre
 # shares and attributes is *not* better for users with few ratings: its RMSE is worse at
-# every budget (by 0.001–0.04) and its NDCG@10 is no better. (`recsae.coldstart` also
+# every budget (by 0.015–0.03) and its NDCG@10 is no better (lower up to five ratings,
+# level at ten). (`recsae.coldstart` also
 # offers a stricter protocol, `holdout_users=True`, that trains without the test users;
 # not run here.) Age, gender and
 # occupation say little about taste in this data, and a user's genre shares computed from
