@@ -16,10 +16,13 @@ parameter array. Same loss, same gradients as the dense model up to float roundi
 ``tests/test_sparse.py`` checks them against autograd for every activation.
 
 Every sum runs in a fixed order, with no fused multiply-adds and no ``fastmath`` (LLVM may
-vectorize across independent outputs but never reorders a sum), and the activations are
-computed in float64 by the C library then rounded: the numbers do not depend on the CPU's
-instruction set or BLAS. CPU only (numba): on CUDA the dense step runs, and its cost there
-is kernel launches rather than arithmetic (``docs/benchmarks.md``).
+vectorize across independent outputs but never reorders a sum), without BLAS or torch's
+per-CPU kernels. The activations are computed in float64 by the C library's ``exp``,
+``tanh`` or ``expm1`` and rounded to float32: a C library whose last bit differed would
+change a result only in the rare case that bit decides the float32 rounding.
+
+CPU only (numba): on CUDA the dense step runs, and its cost there is kernel launches
+rather than arithmetic (``docs/benchmarks.md``).
 
 Shapes: ``n_columns`` input columns, the first ``n_rating_columns`` of them scored; a net
 of ``L`` linear layers has sizes ``[L + 1]`` = ``(n_columns, *hidden, n_columns)``.
@@ -66,7 +69,7 @@ class SparseRows:
 
     def __init__(self, matrix: np.ndarray, n_rating_columns: int) -> None:
         matrix = np.asarray(matrix, dtype=np.float32)
-        self.n_rows = matrix.shape[0]
+        self.n_rows, self.n_columns = matrix.shape
         self.indptr, self.cols, self.vals = _csr(matrix)
         self.scored_indptr, self.scored_cols, self.scored_vals = _csr(matrix[:, :n_rating_columns])
 
@@ -158,17 +161,41 @@ class FlatNet:
         squared errors (float64) and how many ratings were scored. ``masks``: dropout
         masks from :meth:`dropout_masks` (default: drawn here)."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
+        self._check(data, rows)
         if masks is None:
             masks = self.dropout_masks(rows.size)
+        elif masks.size and masks.shape != (self.act.shape[0], rows.size, self.act.shape[2]):
+            raise ValueError(f"dropout masks of shape {masks.shape} do not fit a batch of "
+                             f"{rows.size} rows; draw them with dropout_masks({rows.size}).")
         return _gradients(self.theta, self.grad, self.sizes, self.w_off, self.b_off,
                           self.activation, data.indptr, data.cols, data.vals,
                           data.scored_indptr, data.scored_cols, data.scored_vals, rows,
                           self.act, self.hid, masks, self.wt, self.gbuf)
 
+    def _check(self, data: SparseRows, rows: np.ndarray) -> None:
+        """Refuse what the kernels would read or write out of bounds (numba does not
+        check): a matrix of another width, too many rows for the work buffers, bad rows."""
+        if data.n_columns != self.sizes[0]:
+            raise ValueError(f"the matrix has {data.n_columns} columns, the net "
+                             f"{self.sizes[0]} inputs.")
+        if rows.size > self.act.shape[1]:
+            raise ValueError(f"a batch of {rows.size} rows does not fit the work buffers "
+                             f"({self.act.shape[1]} rows); make the FlatNet with a larger "
+                             "max_rows.")
+        if rows.size and not 0 <= rows.min() <= rows.max() < data.n_rows:
+            raise ValueError(f"rows must index the matrix's {data.n_rows} rows.")
+
     def outputs_at(self, data: SparseRows, query_indptr: np.ndarray,
                    query_cols: np.ndarray) -> np.ndarray:
         """Model outputs (eval mode: no dropout) at the queried entries ``[m]``: row ``u``
         of ``data`` is queried at ``query_cols[query_indptr[u]:query_indptr[u + 1]]``."""
+        self._check(data, np.zeros(0, dtype=np.int64))
+        if (query_indptr.size != data.n_rows + 1 or query_indptr[0] != 0
+                or query_indptr[-1] != query_cols.size or np.any(np.diff(query_indptr) < 0)):
+            raise ValueError(f"query_indptr must be a row pointer over the {data.n_rows} rows "
+                             f"of data: [{data.n_rows + 1}], from 0 to len(query_cols), rising.")
+        if query_cols.size and not 0 <= query_cols.min() <= query_cols.max() < self.sizes[-1]:
+            raise ValueError(f"query_cols must be output columns in [0, {self.sizes[-1]}).")
         out = np.empty(query_cols.size, dtype=np.float32)
         _outputs_at(self.theta, self.sizes, self.w_off, self.b_off, self.activation,
                     data.indptr, data.cols, data.vals, query_indptr, query_cols,

@@ -551,7 +551,9 @@ class _SparseTrainer:
 
         self.model, self.batch_size = model, config.batch_size
         self.data = sparse.SparseRows(fit_input, n_rating_columns)
-        self.net = sparse.FlatNet(model, max_rows=config.batch_size)
+        # Work buffers for one batch, never more rows than there are (batch_size may be huge).
+        self.net = sparse.FlatNet(model, max_rows=max(1, min(config.batch_size,
+                                                               self.data.n_rows)))
         self.optimizer = flat_optim.FlatOptimizer(config.optimizer, self.net.theta.size,
                                                   config.weight_decay, config.momentum)
         rows, cols = queries

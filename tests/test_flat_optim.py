@@ -20,12 +20,18 @@ TORCH_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
 def test_steps_follow_torch_optim(name, weight_decay, momentum):
     rng = np.random.default_rng(0)
     start = rng.normal(size=500).astype(np.float32)
-    grads = rng.normal(size=(6, 500)).astype(np.float32)
+    # Ordinary gradients, gradients near eps's scale, and exact zeros (where eps and the
+    # bias corrections decide the step).
+    scales = np.array([1.0, 1e-9, 1.0, 1e-7, 0.0, 1.0], dtype=np.float32)[:, None]
+    grads = (rng.normal(size=(6, 500)) * scales).astype(np.float32)
+    grads[:, :50] = 0.0
     lrs = [0.01, 0.01, 0.005, 0.02, 0.01, 0.001]  # a schedule changes lr between steps
     param = torch.nn.Parameter(torch.from_numpy(start.copy()))
-    kwargs = {"lr": lrs[0], "weight_decay": weight_decay, "foreach": False}
+    kwargs = {"lr": lrs[0], "weight_decay": weight_decay}
     if name in ("rmsprop", "sgd"):
         kwargs["momentum"] = momentum
+    # The dense path's own choice (fused where torch has one), see training.build_optimizer.
+    kwargs["foreach" if name == "rmsprop" else "fused"] = True
     reference = TORCH_OPTIMIZERS[name]([param], **kwargs)
     flat, theta = FlatOptimizer(name, 500, weight_decay, momentum), start.copy()
     for grad, lr in zip(grads, lrs, strict=True):

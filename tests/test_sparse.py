@@ -11,7 +11,7 @@ import torch
 
 from recsae import sparse
 from recsae.models import ACTIVATIONS, StackedAutoencoder
-from recsae.training import TrainConfig, _fit, fit, masked_mse_loss
+from recsae.training import TrainConfig, _fit, _SparseTrainer, fit, masked_mse_loss
 
 N_RATINGS = 30
 
@@ -138,28 +138,89 @@ def test_dropout_masks_drop_or_scale_each_unit():
     assert no_dropout.dropout_masks(8).size == 0
 
 
-def test_sparse_and_dense_fits_agree(monkeypatch):
-    """Ten epochs on synthetic data: the two paths differ by float rounding only."""
+@pytest.mark.parametrize("overrides", [
+    {"optimizer": "adam"},
+    {"optimizer": "rmsprop", "schedule": "cosine", "momentum": 0.5},
+    {"optimizer": "adamw", "dropout": 0.2},  # masks drawn in the same order, step by step
+    {"optimizer": "sgd", "momentum": 0.9, "lr": 0.05, "val_fraction": 0.0},
+], ids=["adam", "rmsprop-cosine", "adamw-dropout", "sgd-no-validation"])
+def test_sparse_and_dense_fits_agree(monkeypatch, overrides):
+    """Ten epochs on synthetic data, a partial last batch (43 users, batches of 8): the two
+    paths differ by float rounding only, whatever the optimizer."""
     calls = []
     step = sparse.FlatNet.minibatch_gradients
     monkeypatch.setattr(sparse.FlatNet, "minibatch_gradients",
                         lambda *a: calls.append(1) or step(*a))
-    matrix = _matrix(n_users=40)
-    for optimizer, schedule in [("adam", "constant"), ("rmsprop", "cosine")]:
-        config = TrainConfig(hidden=(8, 4, 8), epochs=10, batch_size=8, patience=None,
-                             seed=4, optimizer=optimizer, schedule=schedule, lr=1e-2,
-                             weight_decay=0.01)
-        calls.clear()
-        fast = fit(matrix, N_RATINGS, config, device="cpu", threads=1)
-        assert len(calls) == 10 * 5  # every step of the CPU default went the sparse way
-        dense = fit(matrix, N_RATINGS, config, device="cpu", threads=1, sparse=False)
-        assert len(calls) == 10 * 5  # and none of these
-        assert fast.best_epoch == dense.best_epoch
-        np.testing.assert_allclose(fast.history["val_rmse"], dense.history["val_rmse"], rtol=1e-4)
-        np.testing.assert_allclose(fast.history["train_rmse"], dense.history["train_rmse"],
-                                   rtol=1e-4)
-        for p, q in zip(fast.model.parameters(), dense.model.parameters(), strict=True):
-            torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)
+    matrix = _matrix(n_users=43)
+    config = TrainConfig(**{"hidden": (8, 4, 8), "epochs": 10, "batch_size": 8,
+                            "patience": None, "seed": 4, "lr": 1e-2, "weight_decay": 0.01,
+                            **overrides})
+    fast = fit(matrix, N_RATINGS, config, device="cpu", threads=1)
+    assert len(calls) == 10 * 6  # every step of the CPU default went the sparse way
+    dense = fit(matrix, N_RATINGS, config, device="cpu", threads=1, sparse=False)
+    assert len(calls) == 10 * 6  # and none of these
+    assert fast.best_epoch == dense.best_epoch
+    np.testing.assert_allclose(fast.history["val_rmse"], dense.history["val_rmse"], rtol=1e-4)
+    np.testing.assert_allclose(fast.history["train_rmse"], dense.history["train_rmse"],
+                               rtol=1e-4)
+    np.testing.assert_allclose(fast.history["lr"], dense.history["lr"], rtol=1e-12)
+    torch.manual_seed(config.seed)
+    untrained = StackedAutoencoder(matrix.shape[1], config.hidden)
+    for p, q, p0 in zip(fast.model.parameters(), dense.model.parameters(),
+                        untrained.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)
+        assert not torch.equal(p, p0)  # trained weights written back into the model
+
+
+def test_work_buffers_are_reused_across_batch_sizes():
+    """One FlatNet, a full batch then smaller ones: the same as a fresh net each time."""
+    matrix = _matrix()
+    torch.manual_seed(6)
+    model = StackedAutoencoder(matrix.shape[1], (9, 3), dropout=0.4)
+    data = sparse.SparseRows(matrix, N_RATINGS)
+    reused = sparse.FlatNet(model, max_rows=12)
+    for rows in (np.arange(12), np.array([4, 0, 9]), np.array([2])):
+        torch.manual_seed(7)
+        got = reused.minibatch_gradients(data, rows)
+        grads = reused.gradients()
+        fresh = sparse.FlatNet(model, max_rows=rows.size)
+        torch.manual_seed(7)
+        assert fresh.minibatch_gradients(data, rows) == got
+        for g, h in zip(grads, fresh.gradients(), strict=True):
+            assert torch.equal(g, h)
+
+
+def test_out_of_bounds_input_is_refused():
+    """numba does not check bounds: the Python side must, before a kernel runs."""
+    matrix = _matrix()
+    torch.manual_seed(0)
+    net = sparse.FlatNet(StackedAutoencoder(matrix.shape[1], (5,)), max_rows=4)
+    data = sparse.SparseRows(matrix, N_RATINGS)
+    with pytest.raises(ValueError, match="does not fit the work buffers"):
+        net.minibatch_gradients(data, np.arange(5))
+    with pytest.raises(ValueError, match="must index the matrix's 12 rows"):
+        net.minibatch_gradients(data, np.array([0, 12]))
+    with pytest.raises(ValueError, match="must index"):
+        net.minibatch_gradients(data, np.array([-1]))
+    with pytest.raises(ValueError, match="34 inputs"):
+        net.minibatch_gradients(sparse.SparseRows(matrix[:, :20], N_RATINGS), np.arange(2))
+    with pytest.raises(ValueError, match="masks of shape"):
+        sparse.FlatNet(StackedAutoencoder(matrix.shape[1], (5,), dropout=0.5), 4
+                       ).minibatch_gradients(data, np.arange(2), np.ones((1, 3, 5), np.float32))
+    indptr = np.zeros(13, dtype=np.int64)
+    with pytest.raises(ValueError, match="row pointer"):
+        net.outputs_at(data, indptr[:5], np.zeros(0, dtype=np.int64))
+    indptr[1:] = 1
+    with pytest.raises(ValueError, match="output columns"):
+        net.outputs_at(data, indptr, np.array([34]))
+    assert net.outputs_at(data, indptr, np.array([33])).shape == (1,)
+
+
+def test_huge_batch_size_allocates_for_the_real_rows():
+    config = TrainConfig(hidden=(6,), epochs=1, batch_size=10**9, patience=None)
+    trainer = _SparseTrainer(StackedAutoencoder(_matrix().shape[1], (6,)), _matrix(), N_RATINGS,
+                             (np.zeros(0, np.int64), np.zeros(0, np.int64)), config)
+    assert trainer.net.act.shape[1] == 12
 
 
 def test_sparse_minibatches_refuse_other_devices():
