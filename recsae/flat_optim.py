@@ -17,11 +17,10 @@ import math
 import numpy as np
 
 from recsae.kernels import jit_kernel
+from recsae.training import RMSPROP_ALPHA, RMSPROP_EPS  # torch's defaults, as the article's
 
-ADAM_BETAS = (0.9, 0.999)
+ADAM_BETAS = (0.9, 0.999)  # torch's defaults
 ADAM_EPS = 1e-8
-RMSPROP_ALPHA = 0.99
-RMSPROP_EPS = 1e-8
 
 
 class FlatOptimizer:
