@@ -26,10 +26,10 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/python -m recsae.runner run
+	$(BIN)/python -m recsae.course.runner run
 
 notebooks: $(STAMP)
-	$(BIN)/python -m recsae.runner refresh
+	$(BIN)/python -m recsae.course.runner refresh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

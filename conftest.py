@@ -5,6 +5,6 @@ that nbval's kernels (which inherit this environment) reproduce the committed no
 outputs on any x86-64 machine, however pytest is invoked (see ``recsae/cpu_env.py``).
 """
 
-from recsae.cpu_env import pin_cpu_env
+from recsae.course.cpu_env import pin_cpu_env
 
 pin_cpu_env()

@@ -1,7 +1,7 @@
 """REFERENCE ONLY: the article's user-matrix construction *with its cost structure*.
 
-Not part of the package and never used to build anything: ``bench/run.py`` times the
-vectorised builder (:func:`recsae.features.build_from_tables`) against it.
+Not part of the package and never used to build anything: ``bench/stages.py`` times the
+vectorised builder (:func:`recsae.user_matrix.build_from_tables`) against it.
 
 ``tests/article_reference.build_matrix_loop`` restates the article's rules with dict
 look-ups (~0.3 s): a fair check of the *values*, but not of what the article's code costs.

@@ -1,18 +1,28 @@
 """recsae: the 'Deep Autoencoders for movie recommendations' tutorial, as published and corrected.
 
-One module per concern:
+The modules read like the tutorial's table of contents, in layers. A module imports only
+from the layers below it (``tests/test_layers.py`` enforces this with import-linter):
 
-* data: ``download`` (fetch, verify, cache), ``data`` (typed loaders), ``splits``;
-* the article: ``features`` (user matrices, both recipes), ``models``, ``training``
-  (as-published and corrected trainers; their CPU fast paths in ``kernels``, ``sparse``
-  and ``flat_optim``),
-  ``metrics`` (the article's metric and honest ones), ``experiments`` (its table,
-  regenerated), ``ablation`` (what each bug costs);
-* beyond it: ``recommend``, ``ranking``, ``baselines``, ``autorec`` (item-based autoencoders),
-  ``user_autoencoder``, ``evaluation`` (cross-validation), ``coldstart``;
-* plumbing: ``runtime`` (seeds, device, threads), ``cpu_env`` (CPU code paths pinned for
-  repeatable numbers), ``checkpoint``, ``plots``, ``reporting``,
-  ``runner`` (papermill execution of the notebooks).
+1. **Foundations:** ``constants`` (rating scale, relevance threshold, k, column names),
+   ``runtime`` (seeds, the device, threads).
+2. **Data:** ``datasets`` (the dataset table), ``download`` (fetch, verify, cache),
+   ``data`` (typed loaders and the one ratings validator), ``splits`` (every split).
+3. **The article's model:** ``features`` (genre counts, attributes), ``user_matrix`` (the
+   user rows), ``model`` (the stacked autoencoder), ``loss`` (the masked loss),
+   ``metrics`` (the article's metric and honest ones), ``ranking`` (top-k metrics),
+   ``protocol`` (the rating-model contract and how every model is scored).
+4. **Training:** ``article`` (the article's loop in plain PyTorch, and its fast twin),
+   ``training`` (the corrected trainer: one plain epoch, ``fit``, ``predict``).
+5. **Models beyond the article:** ``baselines``, ``autorec`` (I-AutoRec), ``blend``
+   (I-AutoRec + MF), ``user_autoencoder``, ``checkpoint``.
+6. **Studies:** ``experiments`` (the article's table), ``ablation`` (what each bug costs),
+   ``crossval``, ``coldstart``, ``recommend``.
+7. **Figures:** ``plots``, the last layer: nothing else draws.
+
+Beside the layers: ``recsae._fast``, the speed engine (numba kernels, the sparse trainer,
+flat optimizers, the fast as-published loop). Only the trainers' dispatch imports it, and
+each of its functions names the plain function it equals. ``recsae.course`` holds the
+tools that run the course (the notebook runner, metric recording, CPU pinning).
 """
 
 __version__ = "0.1.0"

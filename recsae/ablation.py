@@ -28,18 +28,13 @@ import numpy as np
 import pandas as pd
 
 from recsae import data
+from recsae.article import train_as_published
 from recsae.experiments import feature_column_effect, score
-from recsae.features import (
-    FEATURE_SETS,
-    FeatureTables,
-    UserMatrices,
-    build_from_tables,
-    genre_table_from_flags,
-    load_feature_tables,
-)
-from recsae.models import StackedAutoencoder, article_hidden_sizes
+from recsae.features import FEATURE_SETS, FeatureTables, genre_table_from_flags, load_feature_tables
+from recsae.model import StackedAutoencoder, article_hidden_sizes
 from recsae.runtime import seed_everything
-from recsae.training import TrainConfig, fit, predict, train_as_published
+from recsae.training import TrainConfig, fit, predict
+from recsae.user_matrix import UserMatrices, build_from_tables
 
 HEADLINE_FEATURES = "ratings+genres+attributes"
 

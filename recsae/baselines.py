@@ -1,70 +1,23 @@
 """Rating-prediction baselines: global mean, user+item biases, popularity, biased MF.
 
-Every model has the same small contract:
+Every model has the same small contract (:class:`recsae.protocol.RatingModel`):
 
 * ``fit(train) -> self`` with ``train`` a ratings frame (``user_id, item_id, rating``);
 * ``predict(user_ids, item_ids) -> np.ndarray`` ``[n]`` float64, one score per pair.
 
 Unknown ids are handled on purpose, never by a KeyError: an id absent from the training
 frame contributes nothing of its own, so the model falls back to what it knows (details in
-each class). :func:`evaluate_rating_model` gives RMSE and MAE of the predictions clipped to
-the rating scale, and :func:`split_ratings` carves a seeded validation set from a training
-frame, so hyper-parameters are never chosen on a test file.
+each class). This is :class:`recsae.protocol.RatingModel`, the contract every rating model
+shares; :mod:`recsae.protocol` scores them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import torch
-
-RATING_MIN, RATING_MAX = 1.0, 5.0
-
-
-class RatingModel(Protocol):
-    """What :func:`evaluate_rating_model` needs."""
-
-    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray: ...
-
-
-def split_ratings(ratings: pd.DataFrame, valid_frac: float = 0.1,
-                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded random split of a ratings frame into ``(train, valid)``.
-
-    ``valid`` holds ``round(valid_frac * len(ratings))`` ratings drawn uniformly (the same
-    protocol as the ML-100K ``u1..u5`` folds). Use it on ``u1.base`` to tune, never on
-    ``u1.test``.
-    """
-    if not 0 < valid_frac < 1:
-        raise ValueError(f"valid_frac must be in (0, 1), not {valid_frac}.")
-    rng = np.random.default_rng(seed)
-    is_valid = np.zeros(len(ratings), dtype=bool)
-    is_valid[rng.permutation(len(ratings))[: round(valid_frac * len(ratings))]] = True
-    return (ratings[~is_valid].reset_index(drop=True), ratings[is_valid].reset_index(drop=True))
-
-
-def evaluate_rating_model(model: RatingModel, test: pd.DataFrame) -> dict[str, float]:
-    """RMSE and MAE of ``model``'s predictions on ``test``, clipped to [1, 5] first.
-
-    Returns:
-        ``{"rmse": ..., "mae": ..., "n": number of test ratings}``.
-    """
-    pred = np.clip(model.predict(test["user_id"].to_numpy(), test["item_id"].to_numpy()),
-                   RATING_MIN, RATING_MAX)
-    err = pred - test["rating"].to_numpy(dtype=np.float64)
-    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
-            "n": len(err)}
-
-
-def score_matrix(model: RatingModel, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
-    """``[n_users, n_items]`` scores of every (user, item) pair, for :mod:`recsae.ranking`."""
-    user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
-    users = np.repeat(user_ids, len(item_ids))
-    items = np.tile(item_ids, len(user_ids))
-    return model.predict(users, items).reshape(len(user_ids), len(item_ids))
 
 
 def _positions(index: pd.Index, ids: np.ndarray) -> np.ndarray:

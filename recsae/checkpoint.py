@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
-from recsae.features import ColumnIndex
-from recsae.models import StackedAutoencoder
+from recsae.model import StackedAutoencoder
 from recsae.training import TrainConfig
+from recsae.user_matrix import ColumnIndex
 
 FORMAT = "recsae-autoencoder"
 VERSION = 1

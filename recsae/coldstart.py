@@ -7,7 +7,7 @@ starves the test users of ratings and measures how accuracy and ranking recover.
 Protocol (ML-100K ``u1``, the ``"corrected"`` recipe: ML-100K's own ``u.item`` genres and
 ``u.user`` attributes, scaled to [0, 1]; see :mod:`recsae.features`):
 
-1. **Training.** One :class:`~recsae.models.StackedAutoencoder` per feature set (default
+1. **Training.** One :class:`~recsae.model.StackedAutoencoder` per feature set (default
    ``"ratings"`` and ``"ratings+genres+attributes"``) is trained once with
    :func:`recsae.training.fit` and ``config`` (default :class:`~recsae.training.TrainConfig`)
    on the ``u1.base`` user matrix. ``fit`` has no input dropout or denoising (its target is
@@ -22,7 +22,7 @@ Protocol (ML-100K ``u1``, the ``"corrected"`` recipe: ML-100K's own ``u.item`` g
    random order is drawn once per user, so budgets are nested: the 3 ratings kept for
    budget 3 include the 1 kept for budget 1. Other users keep all their ratings.
 4. **Inputs.** A test user's input row is rebuilt from the kept ratings only, by the same
-   builder as the training rows (:func:`recsae.features.build_from_tables` on the reduced
+   builder as the training rows (:func:`recsae.user_matrix.build_from_tables` on the reduced
    ratings): rating block = kept ratings, genre block = genre shares of the kept liked
    movies (all 0 with no liked movie), attribute block unchanged. With budget 0 the
    ``"ratings"`` model sees an all-zero row (every cold user gets the same predictions)
@@ -65,20 +65,21 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from recsae import metrics
-from recsae.baselines import BiasModel, Popularity, score_matrix
+from recsae.baselines import BiasModel, Popularity
+from recsae.constants import RELEVANT_RATING
 from recsae.data import PathLike
-from recsae.features import FeatureTables, build_from_tables, load_feature_tables
+from recsae.features import FeatureTables, load_feature_tables
+from recsae.protocol import candidate_items, score_all
 from recsae.ranking import evaluate_ranking, rating_matrix
 from recsae.runtime import torch_threads
 from recsae.training import TrainConfig, fit, predict
+from recsae.user_matrix import build_from_tables
 
 BUDGETS = (0, 1, 3, 5, 10)
 FEATURE_SETS = ("ratings", "ratings+genres+attributes")
 RECIPE = "corrected"
-RELEVANT_THRESHOLD = 4.0  # a test rating >= 4 is a relevant item for the ranking metrics
 BIAS = "bias"
 POPULARITY = "popularity"
 
@@ -127,7 +128,7 @@ def truncate_ratings(train: pd.DataFrame, user_ids: Sequence[int] | np.ndarray, 
 def cold_inputs(reduced_train: pd.DataFrame, test: pd.DataFrame, tables: FeatureTables,
                 features: str, user_ids: Sequence[int] | np.ndarray) -> np.ndarray:
     """Input rows ``[len(user_ids), n_columns]`` float32 of ``user_ids``, built from
-    ``reduced_train`` by :func:`recsae.features.build_from_tables` (so the genre block comes
+    ``reduced_train`` by :func:`recsae.user_matrix.build_from_tables` (so the genre block comes
     from the kept ratings, exactly as a training row's comes from its ratings).
 
     ``test`` only fixes the matrix layout (for ``"corrected"``: every ``u.user`` user and
@@ -145,7 +146,7 @@ def cold_inputs(reduced_train: pd.DataFrame, test: pd.DataFrame, tables: Feature
 
 def score_predictions(pred: np.ndarray, target: np.ndarray, seen: np.ndarray,
                       candidates: np.ndarray, k: int = 10,
-                      threshold: float = RELEVANT_THRESHOLD) -> dict[str, float]:
+                      threshold: float = RELEVANT_RATING) -> dict[str, float]:
     """Accuracy and top-``k`` ranking of one model's predictions for the cold users.
 
     Args:
@@ -233,8 +234,7 @@ def cold_start_study(train: pd.DataFrame, test: pd.DataFrame,
     # movies, kept or hidden) and the rankable candidates (movies rated in u1.base).
     target = rating_matrix(test, test_users, item_ids)
     seen = rating_matrix(train, test_users, item_ids, on_unknown="drop") > 0
-    counts = train.groupby("item_id").size().reindex(item_ids, fill_value=0).to_numpy()
-    candidates = counts >= max(1, min_item_ratings)
+    candidates = candidate_items(train, item_ids, max(1, min_item_ratings))
 
     records = []
     for budget in budgets:
@@ -249,9 +249,9 @@ def cold_start_study(train: pd.DataFrame, test: pd.DataFrame,
                             **score_predictions(pred, target, seen, candidates, k)})
         bias = BiasModel().fit(reduced)
         records.append({"model": BIAS, "features": "ratings", **info, **score_predictions(
-            score_matrix(bias, test_users, item_ids), target, seen, candidates, k)})
+            score_all(bias, test_users, item_ids), target, seen, candidates, k)})
         popularity = Popularity("count").fit(reduced)
-        scores = score_matrix(popularity, test_users, item_ids)
+        scores = score_all(popularity, test_users, item_ids)
         # A ranking baseline: its counts are not ratings, so no RMSE (NaN).
         records.append({"model": POPULARITY, "features": "none", **info,
                         **score_predictions(scores, target, seen, candidates, k),
@@ -260,33 +260,3 @@ def cold_start_study(train: pd.DataFrame, test: pd.DataFrame,
     table.attrs["fits"] = fits
     table.attrs["seconds"] = time.perf_counter() - start
     return table
-
-
-def plot_cold_start(table: pd.DataFrame, k: int = 10) -> Figure:
-    """RMSE and NDCG@k against the budget, one line per model.
-
-    ``table``: the output of :func:`cold_start_study`, or several concatenated. A model keeps
-    its colour; when the table mixes ``holdout_users`` values the held-out protocol's lines
-    are dashed. Models without an RMSE (popularity) are left out of the RMSE panel.
-    """
-    fig = Figure(figsize=(10, 5), layout="constrained")
-    ax_rmse, ax_ndcg = fig.subplots(1, 2)
-    mixed = table["holdout_users"].nunique() > 1
-    colours = {model: f"C{i}" for i, model in enumerate(pd.unique(table["model"]))}
-    for (model, holdout), group in table.groupby(["model", "holdout_users"], sort=False):
-        group = group.sort_values("budget")
-        held = mixed and bool(holdout)
-        style = {"color": colours[model], "marker": "o", "linestyle": "--" if held else "-",
-                 "label": f"{model} (users held out)" if held else str(model)}
-        if group["rmse"].notna().any():
-            ax_rmse.plot(group["budget"], group["rmse"], **style)
-        ax_ndcg.plot(group["budget"], group[f"ndcg@{k}"], **style)
-    budgets = sorted(table["budget"].unique())
-    ax_rmse.set(xlabel="training ratings kept per test user", ylabel="test RMSE (clipped)",
-                title="Rating accuracy (lower is better)", xticks=budgets)
-    ax_ndcg.set(xlabel="training ratings kept per test user", ylabel=f"NDCG@{k}",
-                title=f"Top-{k} ranking (higher is better)", xticks=budgets)
-    handles, labels = ax_ndcg.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=8)
-    fig.suptitle("Cold start on ML-100K u1: do side features help with few ratings?")
-    return fig

@@ -27,12 +27,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
+from recsae.datasets import GROUPLENS_BASE_URL, DatasetSpec, get_spec
+
 DATA_DIR_ENV = "RECSAE_DATA_DIR"
 MIRROR_ENV = "RECSAE_DATA_MIRROR"
 
@@ -52,59 +52,6 @@ class ChecksumError(DataError):
 class ArchiveError(DataError):
     """An archive is truncated, not a zip, unsafe or lacks a member."""
 
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What one MovieLens dataset is made of.
-
-    ``members`` maps file name -> pinned SHA-256 (``None``: no pinned hash known; the
-    loader's format checks are then the only guard).
-    """
-
-    name: str
-    members: dict[str, str | None] = field(default_factory=dict)
-
-    @property
-    def archive(self) -> str:
-        return f"{self.name}.zip"
-
-
-ML100K = DatasetSpec(
-    "ml-100k",
-    {
-        "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
-        "u.genre": "9757e0d3e6b298159a80dd48eaf938114690e911e39af97a76949ef1663610bb",
-        "u.info": "5b0a40b2e47a729ee6203063f6dcf8790c2e63f5a18663e6ee318a72c5f3c27b",
-        "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
-        "u.occupation": "cd5fbec9afe345d993a62fc7817df1a4a9079c4feb267b3118763b8fd942137d",
-        "u.user": "f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c",
-        "u1.base": "ce253ec86c448b44fb3ba9a30d12dcfc2e9210cbde71efada3730c22e9ac212a",
-        "u1.test": "18c6014a4b2c7324f250a63f8904a7b16b2b19f911129e346141507b0cbac950",
-        "u2.base": "6c06f0b5df4b256da1a994f3ac66edc8da4d3f09bc9282df6b14d893366d703e",
-        "u2.test": "4de658d1e04ed9104629509a2e2528fce833ac8e048280183f1df167632038c3",
-        "u3.base": "afdc155c291c6edc41c0407e39d7462eb98d341e064f0b0a12175b80b3c4af5d",
-        "u3.test": "0f548b51c78327de4c156461d3e430b7e5579fe2b5681586a59416e48fd35f6d",
-        "u4.base": "219f0f4d40dfe9c5141d425f53fa91ee23ed275f14e280bbf1b50117afb064ca",
-        "u4.test": "7c02ad0a1e7ab1083c8b9d4b627203a051dd7b5eab46d99fa44de33470de8db9",
-        "u5.base": "a9574e59ce961eec2121627760b6e9b0974ce1637b3fe69ac32cb14a4bfab485",
-        "u5.test": "351cc52e0d15b6c721466276fc24671d40936899e3d01fadeaf312915b8c5634",
-        "ua.base": "67b5bcdb380c29f85d56a012ecd88612ae020f30a6730d117a334ee8203b91f2",
-        "ua.test": "d0497e202417720f57a184ec8c66be2d1afa4ff41bb53787c57b28d6bf79bc42",
-        "ub.base": "237254d253b6ad7de84f919d041055428646254f34ed8f562703c899430cd881",
-        "ub.test": "d54a72d05730d5892062734b2bec73e976f9b713d18c828a18b968d6cce442da",
-    },
-)
-ML1M = DatasetSpec(
-    "ml-1m",
-    {
-        "movies.dat": "0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9",
-        "users.dat": "1dc3a95300cb19f7c10e027daf29b8cdf1d908dab65b5edfb45950aa389a10a3",
-        # No verified copy of ratings.dat was available to pin its hash; the loader's
-        # format checks (column count, rating range, ids) guard it instead.
-        "ratings.dat": None,
-    },
-)
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (ML100K, ML1M)}
 
 # (path, size, mtime_ns) of files already verified in this process: verification is cheap
 # (a few ms per file) but a notebook loads the same files many times.
@@ -126,14 +73,6 @@ def default_data_dir() -> Path:
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     """``data_dir`` as a Path, or the default cache folder when it is None."""
     return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-
-
-def get_spec(dataset: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` of ``dataset`` (``"ml-100k"`` or ``"ml-1m"``)."""
-    try:
-        return DATASETS[dataset]
-    except KeyError:
-        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}.") from None
 
 
 def mirror_base_url() -> str | None:
@@ -304,7 +243,7 @@ def fetch(dataset: str, member: str, data_dir: str | os.PathLike[str] | None = N
     """Path of a verified member file of ``dataset``, downloading and caching as needed.
 
     Args:
-        dataset: ``"ml-100k"`` or ``"ml-1m"``.
+        dataset: a name in :data:`recsae.datasets.DATASETS`.
         member: a file of the dataset, e.g. ``"u1.base"`` or ``"users.dat"``.
         data_dir: cache folder; default :func:`default_data_dir`.
         progress: show a download progress bar (tqdm; ``TQDM_DISABLE=1`` turns it off).

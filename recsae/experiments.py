@@ -1,6 +1,6 @@
 """The article's experiment table, regenerated: feature sets x depths x recipes.
 
-Each cell builds the user matrices (:func:`recsae.features.build_user_matrices`), trains a
+Each cell builds the user matrices (:func:`recsae.user_matrix.build_user_matrices`), trains a
 stacked autoencoder for ``epochs`` epochs on ``u1.base`` and scores it on ``u1.test`` with
 the article's metric and the honest ones side by side. Predictions always come from the
 users' *training* rows; targets are their *test* rows.
@@ -10,7 +10,7 @@ Which trainer runs a cell (the ``trainer`` column says it for every row):
 * recipe ``"corrected"``: :func:`recsae.training.fit` with ``corrected_config`` (hidden
   sizes replaced by the cell's depth);
 * recipe ``"as_published"``, cells named by ``exact``: the article's exact dynamics,
-  :func:`recsae.training.train_as_published` (``"as_published (exact)"``);
+  :func:`recsae.article.train_as_published` (``"as_published (exact)"``);
 * recipe ``"as_published"``, other cells: the corrected trainer with the article's
   settings (:meth:`TrainConfig.article_settings`: RMSprop lr 0.01, weight decay 0.5,
   sigmoid), ``"corrected (article settings)"``. The exact dynamics take one optimizer step
@@ -37,14 +37,15 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from recsae import metrics
+from recsae.article import train_as_published
 from recsae.data import load_split
-from recsae.features import FEATURE_SETS, RECIPES, UserMatrices, build_user_matrices
-from recsae.models import StackedAutoencoder, article_hidden_sizes
+from recsae.features import FEATURE_SETS, RECIPES
+from recsae.model import StackedAutoencoder, article_hidden_sizes
 from recsae.runtime import seed_everything
-from recsae.training import TrainConfig, fit, predict, train_as_published
+from recsae.training import TrainConfig, fit, predict
+from recsae.user_matrix import UserMatrices, build_user_matrices
 
 DEPTHS = (3, 5, 7)
 HEADLINE = ("ratings+genres+attributes", 3)  # the article's best configuration
@@ -110,7 +111,7 @@ def run_cell(matrices: UserMatrices, depth: int, trainer: str, epochs: int = 200
 
     Args:
         matrices: train/test matrices of the cell's recipe and feature set.
-        depth: 3, 5 or 7 (:func:`recsae.models.article_hidden_sizes`).
+        depth: 3, 5 or 7 (:func:`recsae.model.article_hidden_sizes`).
         trainer: :data:`TRAINER_EXACT`, :data:`TRAINER_ARTICLE_SETTINGS` or
             :data:`TRAINER_CORRECTED`.
         epochs: epochs for every trainer (the corrected one may stop early).
@@ -257,43 +258,3 @@ def feature_column_effect(pred_ratings: np.ndarray, test_matrices: Mapping[str, 
             "global_rmse": metrics.global_rmse(pred_ratings, test[:, :n_rating_columns], mask),
         })
     return pd.DataFrame.from_records(rows)
-
-
-def plot_grid(table: pd.DataFrame, baseline_rmse: float | None = None) -> Figure:
-    """Grouped bars: the article's metric (top) and the global test RMSE (bottom), one
-    column of panels per recipe, feature sets on the x axis, one bar per depth.
-
-    Args:
-        table: :func:`run_grid`'s output.
-        baseline_rmse: draw the global-mean baseline's RMSE on the RMSE panels.
-
-    Returns:
-        The matplotlib Figure (not shown; a notebook displays it).
-    """
-    recipes = list(dict.fromkeys(table["recipe"]))
-    feature_sets = list(dict.fromkeys(table["features"]))
-    depths = sorted(table["depth"].unique())
-    fig = Figure(figsize=(5.5 * len(recipes), 7), layout="constrained")
-    axes = fig.subplots(2, len(recipes), squeeze=False, sharey="row")
-    width = 0.8 / max(len(depths), 1)
-    x = np.arange(len(feature_sets))
-    for col, recipe in enumerate(recipes):
-        sub = table[table["recipe"] == recipe]
-        for row, (metric, label) in enumerate((("article_metric", "article's metric"),
-                                               ("global_rmse", "global test RMSE"))):
-            ax = axes[row, col]
-            for k, depth in enumerate(depths):
-                cells = sub[sub["depth"] == depth].set_index("features")
-                heights = [cells[metric].get(f, np.nan) for f in feature_sets]
-                ax.bar(x + (k - (len(depths) - 1) / 2) * width, heights, width,
-                       label=f"{depth} layers")
-            if metric == "global_rmse" and baseline_rmse is not None:
-                ax.axhline(baseline_rmse, color="black", linestyle="--", linewidth=1,
-                           label="global mean")
-            ax.set_xticks(x, [f.replace("+", "\n+") for f in feature_sets])
-            ax.set_ylabel(label)
-            ax.set_title(f"{recipe}: {label}")
-            ax.grid(axis="y", alpha=0.3)
-        axes[0, col].legend(fontsize="small")
-    axes[1, 0].legend(fontsize="small")
-    return fig

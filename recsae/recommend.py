@@ -1,7 +1,7 @@
 """Turn an autoencoder's reconstruction into top-k movie recommendations.
 
 Scoring and recommending are separate: :func:`score_rows` predicts a rating for every movie
-from user rows laid out by a :class:`~recsae.features.ColumnIndex`; :func:`recommend` drops
+from user rows laid out by a :class:`~recsae.user_matrix.ColumnIndex`; :func:`recommend` drops
 the movies a user already rated and returns the best ``k`` with titles and genres. Because
 a row is just ratings (plus side features), a brand-new user gets recommendations without
 retraining: :func:`new_user_row` encodes them with the same code as the training rows.
@@ -18,8 +18,10 @@ import pandas as pd
 import torch
 
 from recsae.baselines import Popularity
-from recsae.features import ColumnIndex, FeatureTables, user_row
+from recsae.features import FeatureTables
+from recsae.protocol import candidate_items
 from recsae.ranking import rank_top_k
+from recsae.user_matrix import ColumnIndex, user_row
 
 
 @torch.no_grad()
@@ -56,8 +58,7 @@ def too_few_ratings(train: pd.DataFrame, columns: ColumnIndex, min_ratings: int)
     there is whatever the biases make it, often above 5. Excluding such movies from the
     candidates is the usual practical fix.
     """
-    counts = train["item_id"].value_counts().reindex(columns.item_ids, fill_value=0)
-    return counts.to_numpy() < min_ratings
+    return ~candidate_items(train, columns.item_ids, min_ratings)
 
 
 def recommend(scores: np.ndarray, rated: np.ndarray, columns: ColumnIndex, movies: pd.DataFrame,
@@ -131,7 +132,7 @@ def new_user_row(ratings: Mapping[int | str, float], columns: ColumnIndex, table
         ratings: ``{movie id or title: rating 1..5}``, possibly empty.
         columns, tables: the layout and side tables the model was trained with.
         movies: the movie table used to resolve titles.
-        attributes: the recipe's user attributes (see :func:`recsae.features.user_row`);
+        attributes: the recipe's user attributes (see :func:`recsae.user_matrix.user_row`);
             ignored when the columns have no attribute block.
     """
     resolved = resolve_movies(ratings, movies)

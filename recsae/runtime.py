@@ -76,3 +76,15 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(saved)
+
+
+def progress_enabled(requested: bool) -> bool:
+    """Progress bars only when asked for and not disabled by ``$TQDM_DISABLE`` (CI)."""
+    return requested and os.environ.get("TQDM_DISABLE", "").lower() not in {"1", "true", "yes"}
+
+
+def as_float_tensor(matrix: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """A float32 CPU tensor of ``matrix`` (no copy when it already is one)."""
+    if isinstance(matrix, torch.Tensor):
+        return matrix.detach().to("cpu", torch.float32)
+    return torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))

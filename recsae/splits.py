@@ -1,11 +1,16 @@
-"""Train/test splits for every dataset, behind one function.
+"""Every split recsae makes, in one family: test folds, validation sets, held-out ratings.
 
-* ML-100K ships its own five folds (``u1.base``/``u1.test`` .. ``u5``), each test file a
-  disjoint 20% of ``u.data``; :func:`load_dataset_split` returns them as they are.
-* ML-1M ships one ``ratings.dat`` and no split. The usual protocol (AutoRec, GLocal-K) is a
-  seeded uniform 90/10 split of the ratings, which :func:`random_split` makes. Its ``fold``
+* :func:`load_dataset_split`: a dataset's train/test pair, as its table entry says
+  (:mod:`recsae.datasets`). ML-100K ships its own five folds (``u1.base``/``u1.test`` ..
+  ``u5``), each test file a disjoint 20% of ``u.data``, returned as they are. ML-1M ships
+  one ``ratings.dat`` and no split; the usual protocol (AutoRec, GLocal-K) is a seeded
+  uniform 90/10 split of the ratings, which :func:`random_split` makes. Its ``fold``
   argument picks one of the disjoint test blocks of the same seeded permutation, so folds
   ``1..round(1 / test_fraction)`` of one seed are a K-fold cross-validation.
+* :func:`validation_split`: the same seeded uniform split carved from a *training* frame,
+  where every hyper-parameter of a rating model is chosen (never on a test file).
+* :func:`holdout_per_user`: the user autoencoder's validation, carved from each row of a
+  training *matrix*, so that every user keeps ratings to be encoded from.
 
 Ids are not re-indexed: a test user or item with no training rating stays in the test part,
 and the models' documented fallbacks handle it (the usual protocol does the same).
@@ -16,9 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsae.data import PathLike, load_ratings, load_split
-
-DATASET_NAMES = ("ml-100k", "ml-1m")
+from recsae.data import PathLike, load_ratings
+from recsae.datasets import get_spec
 
 
 def random_split(ratings: pd.DataFrame, test_fraction: float = 0.1, seed: int = 0,
@@ -30,8 +34,8 @@ def random_split(ratings: pd.DataFrame, test_fraction: float = 0.1, seed: int = 
         test_fraction: share of ratings in ``test``; ``test`` holds ``round(test_fraction * n)``.
         seed: seed of the permutation.
         fold: which block of the permutation is the test part (1-based, at most
-            ``floor(n / n_test)``); blocks of one seed are disjoint. ``fold=1`` is the same
-            split as :func:`recsae.baselines.split_ratings` with the same seed.
+            ``floor(n / n_test)``); blocks of one seed are disjoint. ``fold=1`` is
+            :func:`validation_split` with the same seed.
 
     Returns:
         ``(train, test)``, both with ``ratings``' columns, rows in their original order and a
@@ -46,31 +50,68 @@ def random_split(ratings: pd.DataFrame, test_fraction: float = 0.1, seed: int = 
     n_folds = n // n_test
     if not 1 <= fold <= n_folds:
         raise ValueError(f"fold must be in 1..{n_folds} for test_fraction {test_fraction}, not {fold}.")
-    # Same generator calls as split_ratings, so fold 1 reproduces its validation split.
     order = np.random.default_rng(seed).permutation(n)
     is_test = np.zeros(n, dtype=bool)
     is_test[order[(fold - 1) * n_test: fold * n_test]] = True
     return (ratings[~is_test].reset_index(drop=True), ratings[is_test].reset_index(drop=True))
 
 
-def load_dataset_split(dataset: str = "ml-100k", fold: int | str = 1, seed: int = 0,
-                       data_dir: PathLike = None,
-                       test_fraction: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(train, test)`` ratings of one fold of ``dataset``.
+def validation_split(ratings: pd.DataFrame, valid_frac: float = 0.1,
+                     seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded uniform split of a *training* frame into ``(fit, valid)``: ``valid`` holds
+    ``round(valid_frac * len(ratings))`` ratings (:func:`random_split`'s first block). Use it
+    on ``u1.base`` to tune, never on ``u1.test``."""
+    return random_split(ratings, valid_frac, seed, fold=1)
+
+
+def holdout_per_user(train: np.ndarray, n_rating_columns: int, fraction: float,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Move a seeded ``fraction`` of each user's training ratings into a validation target.
+
+    Each user keeps at least one rating in the input; ``round(fraction * k)`` of their
+    ``k`` ratings are held out. Feature columns stay as given (built from all training
+    ratings: a small leak into validation, never into the test file).
 
     Args:
-        dataset: ``"ml-100k"``: the shipped ``u{fold}.base``/``u{fold}.test`` (fold 1..5, 'a',
-            'b'; ``seed`` and ``test_fraction`` are ignored). ``"ml-1m"``: ``ratings.dat`` cut
-            by :func:`random_split` (``test_fraction``, ``seed``, ``fold``; fold 1 = the usual
-            seeded 90/10 split).
+        train: ``[n_users, n_columns]``, rating columns first.
+
+    Returns:
+        ``(fit_input, val_target)``: ``[n_users, n_columns]`` with the held-out ratings
+        zeroed, and ``[n_users, n_rating_columns]`` holding only them.
+    """
+    rng = np.random.default_rng(seed)
+    fit_input = np.array(train, dtype=np.float32, copy=True)
+    val_target = np.zeros((train.shape[0], n_rating_columns), dtype=np.float32)
+    for u in range(train.shape[0]):
+        rated = np.flatnonzero(fit_input[u, :n_rating_columns])
+        n_val = min(int(round(fraction * rated.size)), rated.size - 1)
+        if n_val <= 0:
+            continue
+        held = rng.choice(rated, size=n_val, replace=False)
+        val_target[u, held] = fit_input[u, held]
+        fit_input[u, held] = 0.0
+    return fit_input, val_target
+
+
+def load_dataset_split(dataset: str = "ml-100k", fold: int | str = 1, seed: int = 0,
+                       data_dir: PathLike = None,
+                       test_fraction: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(train, test)`` ratings of one fold of ``dataset``, by its table entry.
+
+    Args:
+        dataset: a name in :data:`recsae.datasets.DATASETS`. ``"ml-100k"`` ships its folds:
+            ``u{fold}.base``/``u{fold}.test`` (fold 1..5, 'a', 'b'; ``seed`` and
+            ``test_fraction`` are ignored). ``"ml-1m"`` is split at random: its ratings cut
+            by :func:`random_split` (``test_fraction``, default the entry's 0.1, ``seed``,
+            ``fold``; fold 1 = the usual seeded 90/10 split).
         data_dir: cache folder (see :func:`recsae.download.default_data_dir`).
 
     Returns:
         Two frames ``user_id, item_id, rating, timestamp``.
     """
-    if dataset == "ml-100k":
-        return load_split(fold, data_dir)
-    if dataset == "ml-1m":
-        return random_split(load_ratings("ratings.dat", "ml-1m", data_dir), test_fraction, seed,
-                            int(fold))
-    raise ValueError(f"Unknown dataset {dataset!r}; choose one of {DATASET_NAMES}.")
+    spec = get_spec(dataset)
+    if spec.split == "shipped":
+        base, test = spec.fold_files(fold)
+        return (load_ratings(base, dataset, data_dir), load_ratings(test, dataset, data_dir))
+    fraction = spec.test_fraction if test_fraction is None else test_fraction
+    return random_split(load_ratings(None, dataset, data_dir), fraction, seed, int(fold))

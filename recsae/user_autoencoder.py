@@ -1,7 +1,7 @@
 """The corrected user-based autoencoder behind the rating-model interface of the baselines.
 
 :class:`UserAutoencoder` has ``fit(train_frame)`` and ``predict(user_ids, item_ids)``, like
-:mod:`recsae.baselines` and :mod:`recsae.autorec`, so :func:`recsae.evaluation.cross_validate`
+:mod:`recsae.baselines` and :mod:`recsae.autorec`, so :func:`recsae.crossval.cross_validate`
 compares it with them on the same folds by the same code.
 """
 
@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from recsae import data
-from recsae.features import build_from_tables, check_ratings, load_feature_tables, rating_block
+from recsae.data import validate_ratings
+from recsae.features import load_feature_tables
 from recsae.training import TrainConfig, fit, predict
+from recsae.user_matrix import build_from_tables, rating_block
 
 
 @dataclass
@@ -41,7 +43,7 @@ class UserAutoencoder:
 
     def fit(self, train: pd.DataFrame) -> UserAutoencoder:
         """Train on a ratings frame (``user_id, item_id, rating``)."""
-        train = check_ratings(train, "train ratings")
+        train = validate_ratings(train, "train ratings", require_timestamp=False)
         if self.features == "ratings":
             user_ids = np.unique(train["user_id"].to_numpy())
             item_ids = np.unique(train["item_id"].to_numpy())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsae import ablation, data, features
+from recsae import ablation, data, user_matrix
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def u1():
 def test_right_join_tables_use_ml100k_people_and_movies(u1):
     train, test = u1
     tables = ablation.right_join_tables()
-    matrices = features.build_from_tables(train, test, tables, "ratings+genres+attributes")
+    matrices = user_matrix.build_from_tables(train, test, tables, "ratings+genres+attributes")
     attrs = matrices.train[0, matrices.columns.attribute_slice]
     # User 1 of ML-100K: a 24-year-old male technician (index 19 in u.occupation).
     assert attrs.tolist() == [0.0, 1.0, 24.0, 19.0]

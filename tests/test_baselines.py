@@ -12,12 +12,11 @@ from recsae.baselines import (
     GlobalMean,
     MFConfig,
     Popularity,
-    evaluate_rating_model,
-    score_matrix,
-    split_ratings,
 )
 from recsae.data import load_split
+from recsae.protocol import evaluate_rating_model, score_all
 from recsae.ranking import evaluate_ranking, ranking_masks
+from recsae.splits import validation_split
 
 # Two users, two items, three ratings; mu = 4.
 TINY = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 20, 10], "rating": [5, 4, 3]})
@@ -73,13 +72,13 @@ def test_evaluate_rating_model_clips_to_the_rating_scale():
         {"rmse": np.sqrt(0.5), "mae": 0.5, "n": 2})
 
 
-def test_split_ratings_is_seeded_and_disjoint():
+def test_validation_split_is_seeded_and_disjoint():
     frame = pd.DataFrame({"user_id": np.arange(100), "item_id": 1, "rating": 3})
-    train, valid = split_ratings(frame, 0.1, seed=3)
+    train, valid = validation_split(frame, 0.1, seed=3)
     assert len(valid) == 10 and len(train) == 90
     assert set(train["user_id"]).isdisjoint(valid["user_id"])
-    assert valid.equals(split_ratings(frame, 0.1, seed=3)[1])
-    assert not valid.equals(split_ratings(frame, 0.1, seed=4)[1])
+    assert valid.equals(validation_split(frame, 0.1, seed=3)[1])
+    assert not valid.equals(validation_split(frame, 0.1, seed=4)[1])
 
 
 def test_biased_mf_learns_a_small_low_rank_problem_and_is_deterministic():
@@ -99,9 +98,9 @@ def test_biased_mf_learns_a_small_low_rank_problem_and_is_deterministic():
     assert pred[1] == pytest.approx(model.mean_ + model.user_bias_[4])
 
 
-def test_score_matrix_shape():
+def test_score_all_shape():
     model = BiasModel().fit(TINY)
-    scores = score_matrix(model, np.array([1, 2]), np.array([10, 20, 30]))
+    scores = score_all(model, np.array([1, 2]), np.array([10, 20, 30]))
     assert scores.shape == (2, 3)
     assert scores[1, 2] == pytest.approx(model.predict(np.array([2]), np.array([30]))[0])
 
@@ -126,6 +125,6 @@ def test_popularity_ranks_better_than_chance_on_u1(u1):
     users, items = np.arange(1, 944), np.arange(1, 1683)
     seen, relevant = ranking_masks(train, test, users, items)
     pop = Popularity("count").fit(train)
-    metrics = evaluate_ranking(score_matrix(pop, users, items), seen, relevant, k=10)
+    metrics = evaluate_ranking(score_all(pop, users, items), seen, relevant, k=10)
     chance = relevant.sum() / (~seen).sum()  # precision of a random ranking
     assert metrics["precision@10"] > 5 * chance

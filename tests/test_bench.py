@@ -33,3 +33,10 @@ def test_quick_benchmark_writes_its_report(tmp_path, shared_data):
     assert published["ratio"] > 0
     for heading in ("## Machine", "## Matrix building", "### As-published", "## Peak resident"):
         assert heading in markdown
+
+
+def test_bench_modules_import_without_torch():
+    """run.py pins the CPU environment before torch loads: its modules must not import it."""
+    code = ("import sys; sys.path.insert(0, 'bench'); import run, stages, report, measure; "
+            "assert 'torch' not in sys.modules, 'torch imported at module level'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)

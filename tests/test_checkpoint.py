@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from recsae import checkpoint
-from recsae.features import ColumnIndex
-from recsae.models import StackedAutoencoder
+from recsae.model import StackedAutoencoder
 from recsae.training import TrainConfig, predict
+from recsae.user_matrix import ColumnIndex
 
 
 @pytest.fixture

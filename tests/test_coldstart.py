@@ -8,8 +8,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from recsae import coldstart as C
-from recsae import data
+from recsae import data, plots
 from recsae import features as F
+from recsae import user_matrix as UM
 from recsae.training import TrainConfig
 
 
@@ -85,13 +86,13 @@ def test_truncated_rows_match_user_row(u1, tables, budget):
     users = np.unique(test["user_id"].to_numpy())[:25]
     reduced = C.truncate_ratings(train, users, budget, seed=3)
     inputs = C.cold_inputs(reduced, test, tables, "ratings+genres+attributes", users)
-    columns = F.build_from_tables(train, test, tables, "ratings+genres+attributes").columns
+    columns = UM.build_from_tables(train, test, tables, "ratings+genres+attributes").columns
     assert inputs.shape == (users.size, columns.n_columns)
     available = train.groupby("user_id").size()
     for row, user in zip(inputs, users, strict=True):
         kept = reduced[reduced["user_id"] == user]
         assert len(kept) == min(budget, available[user])
-        expected = F.user_row(dict(zip(kept["item_id"], kept["rating"], strict=True)), columns,
+        expected = UM.user_row(dict(zip(kept["item_id"], kept["rating"], strict=True)), columns,
                               tables, attributes_of(tables, int(user)))
         # The whole row, and the genre block in particular, is what the builders give for
         # the truncated ratings, not the full training row's genre shares.
@@ -104,7 +105,7 @@ def test_zero_budget_rows_keep_attributes_only(u1, tables):
     train, test = u1
     users = np.unique(test["user_id"].to_numpy())[:40]
     reduced = C.truncate_ratings(train, users, 0)
-    full = F.build_from_tables(train, test, tables, "ratings+genres+attributes")
+    full = UM.build_from_tables(train, test, tables, "ratings+genres+attributes")
     inputs = C.cold_inputs(reduced, test, tables, "ratings+genres+attributes", users)
     cols = full.columns
     assert not inputs[:, cols.rating_slice].any()
@@ -159,10 +160,10 @@ def test_holdout_users_trains_without_test_users(u1):
 
 
 def test_plot_cold_start_returns_figure(small_study):
-    fig = C.plot_cold_start(small_study)
+    fig = plots.cold_start(small_study)
     assert isinstance(fig, Figure)
     rmse_ax, ndcg_ax = fig.axes[:2]
     assert len(rmse_ax.get_lines()) == 3  # popularity has no RMSE
     assert len(ndcg_ax.get_lines()) == 4
     mixed = pd.concat([small_study, small_study.assign(holdout_users=True)])
-    assert len(C.plot_cold_start(mixed).axes[1].get_lines()) == 8
+    assert len(plots.cold_start(mixed).axes[1].get_lines()) == 8

@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from recsae import cpu_env
+from recsae.course import cpu_env
 
 
 def test_pins_what_is_not_set_and_keeps_what_is(monkeypatch):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
-from recsae import data, download
+from recsae import data, datasets, download
 from recsae.data import DataFormatError
 
 
@@ -65,7 +67,7 @@ def test_ml1m_users_and_movies(shared_data):
 def test_ml1m_ratings_loader_on_synthetic_file(tmp_path):
     path = tmp_path / "ratings.dat"
     path.write_text("1::1193::5::978300760\n1::661::3::978302109\n2::1357::5::978298709\n")
-    ratings = data.read_ml1m_ratings(path)
+    ratings = data.read_double_colon_ratings(path)
     assert ratings.values.tolist() == [[1, 1193, 5, 978300760], [1, 661, 3, 978302109],
                                        [2, 1357, 5, 978298709]]
     assert ratings.dtypes.astype(str).tolist() == ["int32", "int32", "int32", "int64"]
@@ -76,7 +78,7 @@ def test_ml1m_ratings_through_fetch(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "_verified", set())
     (tmp_path / "ml-1m").mkdir()
     (tmp_path / "ml-1m" / "ratings.dat").write_text("1::1::5::1\n2::3::7::2\n")
-    with pytest.raises(DataFormatError, match=r"ratings must be in 1\.\.5.*user 2, item 3"):
+    with pytest.raises(DataFormatError, match=r"ratings must lie on the scale 1\.\.5.*user 2, item 3"):
         data.load_ratings("ratings.dat", "ml-1m", data_dir=tmp_path)
 
 
@@ -84,13 +86,13 @@ def test_ml1m_ratings_through_fetch(tmp_path, monkeypatch):
     ("1::2::3\n", "4 '::'-separated fields"),
     ("1::2::3::4::5\n", "4 '::'-separated fields"),
     ("1::2::x::4\n", "rating must be numeric"),
-    ("0::2::3::4\n", "user_id must be >= 1"),
+    ("0::2::3::4\n", "every user_id must be an integer id >= 1"),
 ])
 def test_ml1m_ratings_bad_input(tmp_path, content, message):
     path = tmp_path / "ratings.dat"
     path.write_text(content)
     with pytest.raises(DataFormatError, match=message):
-        data.read_ml1m_ratings(path)
+        data.read_double_colon_ratings(path)
 
 
 def test_validate_ratings_errors():
@@ -114,8 +116,8 @@ def test_bad_names():
 def test_malformed_ml100k_item_file(tmp_path, monkeypatch):
     """A cached file that passes no hash check is refetched; a bad mirror copy errors."""
     monkeypatch.setattr(download, "_verified", set())
-    monkeypatch.setattr(download, "ML100K", download.DatasetSpec("ml-100k", {"u.item": None}))
-    monkeypatch.setitem(download.DATASETS, "ml-100k", download.ML100K)
+    spec = dataclasses.replace(datasets.ML100K, members={"u.item": None})
+    monkeypatch.setitem(datasets.DATASETS, "ml-100k", spec)
     (tmp_path / "ml-100k").mkdir()
     (tmp_path / "ml-100k" / "u.item").write_text("1|Toy Story (1995)|01-Jan-1995||url|0|1\n")
     with pytest.raises(DataFormatError, match=r"expected 24 '\|'-separated fields"):

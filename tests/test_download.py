@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from recsae import download
-from recsae.download import ArchiveError, ChecksumError, DatasetSpec, DownloadError
+from recsae.datasets import DATASETS, ML100K, DatasetSpec
+from recsae.download import ArchiveError, ChecksumError, DownloadError
 
 MEMBERS = {"a.txt": b"alpha\n", "b.txt": b"bravo\n"}
 
@@ -22,7 +23,7 @@ MEMBERS = {"a.txt": b"alpha\n", "b.txt": b"bravo\n"}
 def toy(monkeypatch: pytest.MonkeyPatch) -> DatasetSpec:
     """A two-file dataset 'toy' registered for the duration of one test."""
     spec = DatasetSpec("toy", {n: hashlib.sha256(b).hexdigest() for n, b in MEMBERS.items()})
-    monkeypatch.setitem(download.DATASETS, "toy", spec)
+    monkeypatch.setitem(DATASETS, "toy", spec)
     monkeypatch.setattr(download, "_verified", set())
     return spec
 
@@ -207,6 +208,6 @@ def test_real_ml100k_archive_from_the_mirror(tmp_path, shared_data, monkeypatch)
     """The shared mirror's archive extracts and verifies through the same code path."""
     monkeypatch.setenv(download.MIRROR_ENV, shared_data.as_uri())
     path = download.fetch("ml-100k", "u1.base", tmp_path)
-    assert download.sha256_of(path) == download.ML100K.members["u1.base"]
+    assert download.sha256_of(path) == ML100K.members["u1.base"]
     assert sorted(p.name for p in (tmp_path / "ml-100k").iterdir()) == sorted(
-        download.ML100K.members)
+        ML100K.members)

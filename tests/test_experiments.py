@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from recsae import experiments
+from recsae import experiments, plots
 from recsae.data import load_split
-from recsae.features import FEATURE_SETS, build_user_matrices
+from recsae.features import FEATURE_SETS
 from recsae.runtime import torch_threads
+from recsae.user_matrix import build_user_matrices
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +56,7 @@ def test_small_grid_table(u1):
     assert (table["global_rmse"] <= table["global_rmse_unclipped"] + 1e-12).all()
     assert "as_published (exact): as_published/ratings+genres+attributes/3-layer" in \
         table.attrs["note"]
-    fig = experiments.plot_grid(table, baseline_rmse=1.154)
+    fig = plots.experiment_grid(table, baseline_rmse=1.154)
     assert isinstance(fig, Figure) and len(fig.axes) == 4
 
 

@@ -13,6 +13,8 @@ from article_reference import build_matrix_loop, genre_vocabulary_loop
 
 from recsae import data
 from recsae import features as F
+from recsae import user_matrix as UM
+from recsae.data import validate_ratings
 
 ML1M_GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
                "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
@@ -37,13 +39,13 @@ def tables(shared_data) -> dict[str, F.FeatureTables]:
 
 
 @pytest.fixture(scope="module")
-def published(split, tables) -> F.UserMatrices:
-    return F.build_from_tables(*split, tables["as_published"])
+def published(split, tables) -> UM.UserMatrices:
+    return UM.build_from_tables(*split, tables["as_published"])
 
 
 @pytest.fixture(scope="module")
-def corrected(split, tables) -> F.UserMatrices:
-    return F.build_from_tables(*split, tables["corrected"])
+def corrected(split, tables) -> UM.UserMatrices:
+    return UM.build_from_tables(*split, tables["corrected"])
 
 
 def test_as_published_equals_loop_reference(split, published):
@@ -62,7 +64,7 @@ def test_as_published_equals_loop_reference(split, published):
 
 
 def test_build_user_matrices_loads_and_matches(split, published):
-    again = F.build_user_matrices(*split)
+    again = UM.build_user_matrices(*split)
     np.testing.assert_array_equal(again.train, published.train)
     assert again.columns == published.columns
     assert (again.recipe, again.features) == ("as_published", "ratings+genres+attributes")
@@ -120,7 +122,7 @@ def test_id_mismatch_goldeneye_gets_jumanji_genres(tables, published, corrected,
 
     # One liked rating of movie 2 shows up under Jumanji's genres in the as-published row.
     one = ratings_frame([(1, 2, 5)])
-    row = F.user_row({2: 5}, published.columns, tables["as_published"],
+    row = UM.user_row({2: 5}, published.columns, tables["as_published"],
                      attributes={"gender": "M", "age_group": 25, "occupation_code": 4})
     counts = dict(zip(published.columns.genre_names, row[published.columns.genre_slice],
                       strict=True))
@@ -152,8 +154,8 @@ def test_attribute_mismatch_ml1m_people(published):
 
 
 def test_feature_subsets(split, tables, published):
-    ratings_only = F.build_from_tables(*split, tables["as_published"], features="ratings")
-    with_genres = F.build_from_tables(*split, tables["as_published"], features="ratings+genres")
+    ratings_only = UM.build_from_tables(*split, tables["as_published"], features="ratings")
+    with_genres = UM.build_from_tables(*split, tables["as_published"], features="ratings+genres")
     assert ratings_only.train.shape == (943, 1682)
     assert with_genres.train.shape == (943, 1682 + 18)
     assert ratings_only.columns.genre_names == () and ratings_only.columns.attribute_names == ()
@@ -184,12 +186,12 @@ def test_corrected_takes_items_from_movie_table(tables):
     # Only movies 1 and 5 rated; the columns still cover every u.item movie.
     train = ratings_frame([(1, 1, 4), (2, 5, 2)])
     test = ratings_frame([(1, 5, 3)])
-    m = F.build_from_tables(train, test, tables["corrected"])
+    m = UM.build_from_tables(train, test, tables["corrected"])
     assert m.train.shape == (943, 1682 + 19 + 24)
     with pytest.raises(ValueError, match="item_id.*not in the movie table.*1683"):
-        F.build_from_tables(ratings_frame([(1, 1683, 4)]), test, tables["corrected"])
+        UM.build_from_tables(ratings_frame([(1, 1683, 4)]), test, tables["corrected"])
     with pytest.raises(ValueError, match="user_id.*not in ML-100K u.user.*944"):
-        F.build_from_tables(ratings_frame([(944, 1, 4)]), test, tables["corrected"])
+        UM.build_from_tables(ratings_frame([(944, 1, 4)]), test, tables["corrected"])
 
 
 @pytest.mark.parametrize("recipe", F.RECIPES)
@@ -201,7 +203,7 @@ def test_user_row_reproduces_training_rows(recipe, split, tables, published, cor
         rated = train[train["user_id"] == user_id]
         keys = (["gender", "age_group", "occupation_code"] if recipe == "as_published"
                 else ["gender", "age", "occupation"])
-        row = F.user_row(dict(zip(rated["item_id"], rated["rating"], strict=True)),
+        row = UM.user_row(dict(zip(rated["item_id"], rated["rating"], strict=True)),
                          matrices.columns, tables[recipe],
                          attributes=users.loc[user_id, keys].to_dict())
         np.testing.assert_array_equal(row, matrices.train[user_id - 1])
@@ -210,25 +212,25 @@ def test_user_row_reproduces_training_rows(recipe, split, tables, published, cor
 def test_user_row_new_user_and_errors(tables, corrected):
     cols, t = corrected.columns, tables["corrected"]
     new = {"gender": "F", "age": 30, "occupation": "writer"}
-    row = F.user_row({}, cols, t, attributes=new)
+    row = UM.user_row({}, cols, t, attributes=new)
     assert row.shape == (cols.n_columns,) and row.dtype == np.float32
     assert not row[: cols.attribute_slice.start].any()
     names = [cols.names[i] for i in np.flatnonzero(row)]
     assert names == ["attribute:female", "attribute:age/100", "attribute:occupation=writer"]
     with pytest.raises(ValueError, match="pass `attributes`"):
-        F.user_row({1: 5}, cols, t)
+        UM.user_row({1: 5}, cols, t)
     with pytest.raises(ValueError, match="not in the matrix's rating columns|not in the movie"):
-        F.user_row({5000: 5}, cols, t, attributes=new)
+        UM.user_row({5000: 5}, cols, t, attributes=new)
     with pytest.raises(ValueError, match="Occupations \\['astronaut'\\]"):
-        F.user_row({1: 5}, cols, t, attributes={**new, "occupation": "astronaut"})
+        UM.user_row({1: 5}, cols, t, attributes={**new, "occupation": "astronaut"})
     with pytest.raises(ValueError, match="genres differ"):
-        F.user_row({1: 5}, cols, tables["as_published"], attributes=new)
+        UM.user_row({1: 5}, cols, tables["as_published"], attributes=new)
 
 
 def test_vectorised_build_is_fast(split, tables):
     start = time.perf_counter()
-    F.build_from_tables(*split, tables["as_published"])
-    F.build_from_tables(*split, tables["corrected"])
+    UM.build_from_tables(*split, tables["as_published"])
+    UM.build_from_tables(*split, tables["corrected"])
     # ~0.1 s each on a laptop; the bound only catches a fall back to per-user loops.
     assert time.perf_counter() - start < 5
 
@@ -239,10 +241,10 @@ def test_vectorised_build_is_fast(split, tables):
 def test_column_index_round_trip(published, tmp_path):
     cols = published.columns
     d = cols.to_dict()
-    assert F.ColumnIndex.from_dict(json.loads(json.dumps(d))) == cols
+    assert UM.ColumnIndex.from_dict(json.loads(json.dumps(d))) == cols
     torch.save({"columns": d}, tmp_path / "c.pt")
     loaded = torch.load(tmp_path / "c.pt", weights_only=True)["columns"]
-    assert F.ColumnIndex.from_dict(loaded) == cols
+    assert UM.ColumnIndex.from_dict(loaded) == cols
     assert len(cols.names) == len(set(cols.names)) == cols.n_columns
     assert cols.names[0] == "item:1" and cols.names[1682] == "genre:Action"
     assert cols.names[-1].startswith("attribute:occupation_code_ml1m")
@@ -254,19 +256,19 @@ def test_column_index_round_trip(published, tmp_path):
     with pytest.raises(IndexError):
         cols.block_of(1704)
     with pytest.raises(ValueError, match="lacks the keys"):
-        F.ColumnIndex.from_dict({"user_ids": [1]})
+        UM.ColumnIndex.from_dict({"user_ids": [1]})
 
 
 def test_column_index_is_frozen_and_validated():
-    cols = F.ColumnIndex(np.array([3, 1]), np.array([10, 20, 30]), ("a",), ("x", "y"))
+    cols = UM.ColumnIndex(np.array([3, 1]), np.array([10, 20, 30]), ("a",), ("x", "y"))
     assert (cols.n_users, cols.n_items, cols.n_genres, cols.n_attributes) == (2, 3, 1, 2)
     with pytest.raises(ValueError, match="read-only"):
         cols.item_ids[0] = 5
-    assert cols != F.ColumnIndex(np.array([1, 3]), np.array([10, 20, 30]), ("a",), ("x", "y"))
+    assert cols != UM.ColumnIndex(np.array([1, 3]), np.array([10, 20, 30]), ("a",), ("x", "y"))
     with pytest.raises(ValueError, match="duplicate ids"):
-        F.ColumnIndex(np.array([1, 1]), np.array([1]), (), ())
+        UM.ColumnIndex(np.array([1, 1]), np.array([1]), (), ())
     with pytest.raises(ValueError, match="duplicate names"):
-        F.ColumnIndex(np.array([1]), np.array([1]), ("a", "a"), ())
+        UM.ColumnIndex(np.array([1]), np.array([1]), ("a", "a"), ())
     np.testing.assert_array_equal(cols.item_positions([30, 10]), [2, 0])
 
 
@@ -275,7 +277,7 @@ def test_column_index_is_frozen_and_validated():
 
 def test_rating_block_synthetic():
     frame = ratings_frame([(2, 30, 4), (1, 10, 5), (2, 10, 1)])
-    block = F.rating_block(frame, np.array([1, 2, 3]), np.array([10, 20, 30]))
+    block = UM.rating_block(frame, np.array([1, 2, 3]), np.array([10, 20, 30]))
     np.testing.assert_array_equal(block, [[5, 0, 0], [1, 0, 4], [0, 0, 0]])
     assert block.dtype == np.float32
 
@@ -301,10 +303,10 @@ def test_genre_vocabulary_and_tables():
 def test_genre_counts_threshold_and_shares():
     genres = F.GenreTable(np.array([1, 2, 3]), ("x", "y"),
                           np.array([[1, 0], [1, 1], [0, 1]]))
-    frame = ratings_frame([(1, 1, 3), (1, 2, 2.5), (1, 3, 5), (2, 2, 4), (2, 1, 1)])
+    frame = ratings_frame([(1, 1, 3), (1, 2, 2), (1, 3, 5), (2, 2, 4), (2, 1, 1)])
     counts = F.genre_counts(frame, genres, np.array([1, 2, 3]))
     np.testing.assert_array_equal(counts, [[1, 1], [1, 1], [0, 0]])
-    np.testing.assert_array_equal(F.genre_counts(frame, genres, [1, 2, 3], threshold=2.5),
+    np.testing.assert_array_equal(F.genre_counts(frame, genres, [1, 2, 3], threshold=2),
                                   [[2, 2], [1, 1], [0, 0]])
     liked = F.liked_counts(frame, [1, 2, 3])
     np.testing.assert_array_equal(liked, [2, 1, 0])
@@ -337,35 +339,35 @@ def test_attribute_blocks_synthetic():
     (ratings_frame([]), "is empty"),
     (pd.DataFrame({"user": [1], "item_id": [1], "rating": [5]}),
      "lacks the columns \\[.user_id.\\]"),
-    (ratings_frame([(1, 1, np.nan)]), "missing values"),
-    (ratings_frame([(1.5, 1, 4)]), "integer ids"),
-    (ratings_frame([(1, 1, 0)]), "0 means unrated"),
+    (ratings_frame([(1, 1, np.nan)]), "empty fields \\(NaN\\)"),
+    (ratings_frame([(1.5, 1, 4)]), "integer id"),
+    (ratings_frame([(1, 1, 0)]), "on the scale 1..5"),
     (ratings_frame([(1, 1, 4), (1, 1, 5)]), "same movie twice"),
-    (pd.DataFrame({"user_id": [1], "item_id": ["a"], "rating": [5]}), "integer ids"),
+    (pd.DataFrame({"user_id": [1], "item_id": ["a"], "rating": [5]}), "item_id must be numeric"),
     ([(1, 1, 5)], "must be a pandas DataFrame"),
 ])
 def test_bad_ratings_frames(frame, message, tables):
     good = ratings_frame([(1, 1, 4)])
     with pytest.raises(ValueError, match=message):
-        F.check_ratings(frame)
+        validate_ratings(frame, require_timestamp=False)
     with pytest.raises(ValueError, match=message):
-        F.build_from_tables(good, frame, tables["as_published"])
+        UM.build_from_tables(good, frame, tables["as_published"])
 
 
 def test_bad_choices(split, tables):
     good = ratings_frame([(1, 1, 4)])
     with pytest.raises(ValueError, match="Unknown recipe 'fixed'.*as_published"):
-        F.build_user_matrices(good, good, recipe="fixed")
+        UM.build_user_matrices(good, good, recipe="fixed")
     with pytest.raises(ValueError, match="Unknown feature set 'genres'"):
-        F.build_user_matrices(good, good, features="genres")
+        UM.build_user_matrices(good, good, features="genres")
     with pytest.raises(ValueError, match="Unknown feature set"):
-        F.build_from_tables(good, good, tables["corrected"], features="all")
+        UM.build_from_tables(good, good, tables["corrected"], features="all")
 
 
 def test_as_published_unknown_user_fails_like_the_article(tables):
     # ML-1M has 6040 users; the article's float(empty selection) fails beyond that.
     frame = ratings_frame([(6041, 1, 4)])
     with pytest.raises(ValueError, match="user_id.*not in the user table.*6041"):
-        F.build_from_tables(frame, frame, tables["as_published"])
-    rows_only = F.build_from_tables(frame, frame, tables["as_published"], features="ratings")
+        UM.build_from_tables(frame, frame, tables["as_published"])
+    rows_only = UM.build_from_tables(frame, frame, tables["as_published"], features="ratings")
     assert rows_only.train.shape == (6041, 1)

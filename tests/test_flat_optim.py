@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from recsae.flat_optim import FlatOptimizer
+from recsae._fast.flat_optim import FlatOptimizer
 from recsae.training import TrainConfig, learning_rate
 
 TORCH_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW,

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from recsae import runner
+from recsae.course import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = runner.list_notebooks()

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from recsae import data, features, recommend
-from recsae.features import ColumnIndex
+from recsae import data, features, recommend, user_matrix
+from recsae.user_matrix import ColumnIndex
 
 
 class EchoModel(torch.nn.Module):
@@ -78,7 +78,7 @@ def test_resolve_movies(toy):
 def real():
     train, test = data.load_split(1)
     tables = features.load_feature_tables("corrected")
-    matrices = features.build_from_tables(train, test, tables)
+    matrices = user_matrix.build_from_tables(train, test, tables)
     return train, tables, matrices, data.load_movies()
 
 

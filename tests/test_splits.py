@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsae import download
-from recsae.baselines import split_ratings
-from recsae.splits import load_dataset_split, random_split
+from recsae import datasets, download
+from recsae.splits import holdout_per_user, load_dataset_split, random_split, validation_split
 
 
 def write_synthetic_ml1m(root: Path, n_users: int = 60, n_items: int = 40, seed: int = 0) -> pd.DataFrame:
@@ -43,9 +43,8 @@ def write_synthetic_ml1m(root: Path, n_users: int = 60, n_items: int = 40, seed:
 def synthetic_ml1m(tmp_path, monkeypatch) -> tuple[Path, pd.DataFrame]:
     """A data_dir holding a synthetic ML-1M; the pinned hashes are lifted for it."""
     monkeypatch.setattr(download, "_verified", set())
-    spec = download.DatasetSpec("ml-1m", dict.fromkeys(download.ML1M.members))
-    monkeypatch.setattr(download, "ML1M", spec)
-    monkeypatch.setitem(download.DATASETS, "ml-1m", spec)
+    spec = dataclasses.replace(datasets.ML1M, members=dict.fromkeys(datasets.ML1M.members))
+    monkeypatch.setitem(datasets.DATASETS, "ml-1m", spec)
     return tmp_path, write_synthetic_ml1m(tmp_path)
 
 
@@ -63,12 +62,12 @@ def test_random_split_partitions_the_ratings():
     assert not train.equals(other)
 
 
-def test_random_split_folds_are_disjoint_and_fold_one_matches_split_ratings():
+def test_random_split_folds_are_disjoint_and_fold_one_matches_validation_split():
     ratings = pd.DataFrame({"user_id": np.arange(1, 101), "item_id": 1, "rating": 4})
     tests = [set(random_split(ratings, 0.1, seed=0, fold=k)[1]["user_id"]) for k in range(1, 11)]
     assert all(len(t) == 10 for t in tests)
     assert set().union(*tests) == set(range(1, 101))  # 10 disjoint blocks cover everything
-    for part, expected in zip(random_split(ratings, 0.1, seed=0), split_ratings(ratings, 0.1, 0),
+    for part, expected in zip(random_split(ratings, 0.1, seed=0), validation_split(ratings, 0.1, 0),
                               strict=True):
         pd.testing.assert_frame_equal(part, expected)
     with pytest.raises(ValueError, match="fold"):
@@ -96,3 +95,21 @@ def test_load_dataset_split_reads_a_synthetic_ml1m(synthetic_ml1m):
 def test_load_dataset_split_ml100k_is_the_shipped_fold(shared_data):
     train, test = load_dataset_split("ml-100k", fold=1)
     assert (len(train), len(test)) == (80_000, 20_000)
+
+
+def test_holdout_per_user_moves_a_seeded_fraction():
+    rng = np.random.default_rng(0)
+    train = np.where(rng.random((40, 30)) < 0.5, rng.integers(1, 6, (40, 30)), 0).astype(np.float32)
+    train[:, 0] = 4.0  # every user rates something
+    fit_input, val = holdout_per_user(train, 30, 0.2, seed=3)
+    rated, held = train != 0, val != 0
+    assert not (held & (fit_input != 0)).any()  # moved, not copied
+    np.testing.assert_array_equal(fit_input + val, train)
+    counts = rated.sum(axis=1)
+    np.testing.assert_array_equal(held.sum(axis=1),
+                                  np.minimum(np.round(0.2 * counts), counts - 1))
+    assert (fit_input != 0).any(axis=1).all()  # everyone keeps a rating
+    again, _ = holdout_per_user(train, 30, 0.2, seed=3)
+    np.testing.assert_array_equal(again, fit_input)
+
+

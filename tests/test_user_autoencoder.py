@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from recsae import baselines, data, features, training
+from recsae import data, protocol, training, user_matrix
 from recsae.user_autoencoder import UserAutoencoder
 
 QUICK = replace(training.TrainConfig(), epochs=15, seed=0)
@@ -16,13 +16,13 @@ QUICK = replace(training.TrainConfig(), epochs=15, seed=0)
 def test_matches_training_on_the_matrix():
     train, test = data.load_split(1)
     model = UserAutoencoder(QUICK, "ratings+genres+attributes").fit(train)
-    matrices = features.build_user_matrices(train, test, "corrected")
+    matrices = user_matrix.build_user_matrices(train, test, "corrected")
     result = training.fit(matrices.train, matrices.columns.n_items, QUICK, device="cpu", threads=1)
     expected = training.predict(result.model, matrices.train)
     rows = matrices.columns.user_ids.tolist().index(5)
     cols = matrices.columns.item_ids.tolist().index(17)
     assert model.predict(np.array([5]), np.array([17]))[0] == expected[rows, cols]
-    assert baselines.evaluate_rating_model(model, test)["rmse"] < 1.154
+    assert protocol.evaluate_rating_model(model, test)["rmse"] < 1.154
 
 
 def test_ratings_only_works_on_any_ids_and_falls_back():

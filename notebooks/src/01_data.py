@@ -26,7 +26,7 @@ data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data
 # %%
 # %matplotlib inline
 from recsae import data, download, plots
-from recsae.reporting import record_metrics
+from recsae.course.reporting import record_metrics
 
 # %% [markdown]
 # ## Download, verify, cache

@@ -28,7 +28,7 @@ data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data
 import pandas as pd
 
 from recsae import data, features
-from recsae.reporting import record_metrics
+from recsae.course.reporting import record_metrics
 
 train, test = data.load_split(fold, data_dir)
 published = features.load_feature_tables("as_published", data_dir)

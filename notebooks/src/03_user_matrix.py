@@ -27,8 +27,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from recsae import data, features
-from recsae.reporting import record_metrics
+from recsae import data, features, user_matrix
+from recsae.course.reporting import record_metrics
 
 train, test = data.load_split(fold, data_dir)
 
@@ -44,7 +44,7 @@ train, test = data.load_split(fold, data_dir)
 matrices = {}
 for recipe in features.RECIPES:
     start = time.perf_counter()
-    matrices[recipe] = features.build_user_matrices(train, test, recipe, feature_set,
+    matrices[recipe] = user_matrix.build_user_matrices(train, test, recipe, feature_set,
                                                     data_dir=data_dir)
     seconds = time.perf_counter() - start
     print(f"{recipe}: built in {seconds:.2f} s")
@@ -60,7 +60,7 @@ for recipe, m in matrices.items():
 # ## One user, block by block
 
 # %%
-def describe_row(m: features.UserMatrices, user_id: int) -> pd.DataFrame:
+def describe_row(m: user_matrix.UserMatrices, user_id: int) -> pd.DataFrame:
     """The non-zero columns of one user's training row, with block and name."""
     c = m.columns
     row = m.train[np.flatnonzero(c.user_ids == user_id)[0]]

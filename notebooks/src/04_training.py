@@ -38,20 +38,21 @@ from dataclasses import replace
 
 import pandas as pd
 
-from recsae import baselines, data, features, metrics, models, plots, runtime, training
+from recsae import article, baselines, data, metrics, plots, protocol, runtime, training, user_matrix
+from recsae.course.reporting import record_metrics
 from recsae.experiments import score
-from recsae.reporting import record_metrics
+from recsae.model import StackedAutoencoder, article_hidden_sizes
 
 train, test = data.load_split(fold, data_dir)
-published = features.build_user_matrices(train, test, "as_published", feature_set,
-                                         data_dir=data_dir)
-corrected = features.build_user_matrices(train, test, "corrected", feature_set,
-                                         data_dir=data_dir)
+published = user_matrix.build_user_matrices(train, test, "as_published", feature_set,
+                                            data_dir=data_dir)
+corrected = user_matrix.build_user_matrices(train, test, "corrected", feature_set,
+                                            data_dir=data_dir)
 n_items = published.columns.n_items
 baseline_rmse = metrics.global_mean_rmse(train["rating"], test["rating"])
 # A second yardstick: every prediction = the movie's mean training rating (no user at all).
 item_mean = baselines.Popularity(score="mean", shrinkage=0).fit(train)
-item_mean_rmse = baselines.evaluate_rating_model(item_mean, test)["rmse"]
+item_mean_rmse = protocol.evaluate_rating_model(item_mean, test)["rmse"]
 
 # %% [markdown]
 # ## The article's network
@@ -59,7 +60,7 @@ item_mean_rmse = baselines.evaluate_rating_model(item_mean, test)["rmse"]
 # %%
 # NBVAL_CHECK_OUTPUT
 runtime.seed_everything(seed)
-model = models.StackedAutoencoder(published.columns.n_columns, models.article_hidden_sizes(3))
+model = StackedAutoencoder(published.columns.n_columns, article_hidden_sizes(3))
 print(model)
 print(f"{model.n_parameters():,} weights")
 
@@ -73,8 +74,8 @@ print(f"{model.n_parameters():,} weights")
 # times 1,682 divided by the number of non-zero entries in the user's **whole** row).
 
 # %%
-history_published = training.train_as_published(model, published.train, n_items,
-                                                epochs=epochs, threads=threads)
+history_published = article.train_as_published(model, published.train, n_items,
+                                               epochs=epochs, threads=threads)
 plots.training_curves(history_published, {"article_train_metric": "train (article's metric)"},
                       "As published: the article's training loss", "article's metric")
 

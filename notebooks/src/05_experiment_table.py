@@ -25,7 +25,7 @@
 # %% tags=["parameters"]
 seed = 0  # initial weights, validation split and batch order
 epochs = 200  # per cell, as in the article
-depths = [3, 5, 7]  # network depths (hidden sizes: recsae.models.article_hidden_sizes)
+depths = [3, 5, 7]  # network depths (hidden sizes: recsae.model.article_hidden_sizes)
 exact = "depth3"  # as-published cells with exact dynamics: "none", "headline", "depth3", "all"
 fold = 1  # ML-100K split u{fold}.base / u{fold}.test
 threads = 1  # torch CPU threads per cell
@@ -34,8 +34,8 @@ data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data
 
 # %%
 # %matplotlib inline
-from recsae import data, experiments, metrics
-from recsae.reporting import record_metrics
+from recsae import data, experiments, metrics, plots
+from recsae.course.reporting import record_metrics
 
 train, test = data.load_split(fold, data_dir)
 baseline_rmse = metrics.global_mean_rmse(train["rating"], test["rating"])
@@ -53,7 +53,7 @@ shown = ["recipe", "features", "depth", "trainer", "article_metric",
 print(table[shown].round(3).to_string(index=False))
 
 # %%
-experiments.plot_grid(table, baseline_rmse)
+plots.experiment_grid(table, baseline_rmse)
 
 # %% [markdown]
 # ## What the table really shows

@@ -31,7 +31,7 @@ data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data
 
 # %%
 from recsae import ablation, data, metrics
-from recsae.reporting import record_metrics
+from recsae.course.reporting import record_metrics
 
 train, test = data.load_split(fold, data_dir)
 baseline_rmse = metrics.global_mean_rmse(train["rating"], test["rating"])

@@ -40,13 +40,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from recsae import baselines, checkpoint, data, features, ranking, recommend, training
-from recsae.reporting import record_metrics
+from recsae import baselines, checkpoint, data, features, protocol, ranking, recommend, training, user_matrix
+from recsae.course.reporting import record_metrics
 
 train, test = data.load_split(fold, data_dir)
 movies = data.load_movies("ml-100k", data_dir)
 tables = features.load_feature_tables("corrected", data_dir)
-matrices = features.build_from_tables(train, test, tables, feature_set)
+matrices = user_matrix.build_from_tables(train, test, tables, feature_set)
 columns = matrices.columns
 
 # %% [markdown]
@@ -157,9 +157,9 @@ candidates = {
     "autoencoder, all movies": autoencoder_scores,
     f"autoencoder, movies with >= {min_ratings} ratings": np.where(rare, -np.inf,
                                                                    autoencoder_scores),
-    "popularity (rating count)": baselines.score_matrix(popularity, columns.user_ids,
+    "popularity (rating count)": protocol.score_all(popularity, columns.user_ids,
                                                         columns.item_ids),
-    "user + item bias": baselines.score_matrix(bias, columns.user_ids, columns.item_ids),
+    "user + item bias": protocol.score_all(bias, columns.user_ids, columns.item_ids),
 }
 ranking_table = pd.DataFrame({name: ranking.evaluate_ranking(s, seen, relevant, k)
                               for name, s in candidates.items()}).T

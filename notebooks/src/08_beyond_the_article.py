@@ -35,8 +35,8 @@ from dataclasses import replace
 
 import torch
 
-from recsae import autorec, baselines, coldstart, data, evaluation, training
-from recsae.reporting import metric_key, record_metrics
+from recsae import autorec, baselines, blend, coldstart, crossval, data, plots, training
+from recsae.course.reporting import metric_key, record_metrics
 from recsae.user_autoencoder import UserAutoencoder
 
 torch.set_num_threads(threads)
@@ -59,22 +59,22 @@ factories = {
 }
 if include_item_autoencoders:
     factories["I-AutoRec"] = lambda: autorec.IAutoRec(replace(autorec.AutoRecConfig(), seed=seed))
-    factories["best: I-AutoRec ensemble + MF"] = autorec.best_autoencoder
-cv = evaluation.cross_validate(factories, folds=folds, data_dir=data_dir, dataset=dataset,
+    factories["best: I-AutoRec ensemble + MF"] = blend.autorec_mf_blend
+cv = crossval.cross_validate(factories, folds=folds, data_dir=data_dir, dataset=dataset,
                                seed=seed)
-summary = evaluation.summarise(cv)
+summary = crossval.summarise(cv)
 # NBVAL_CHECK_OUTPUT
 print(f"{dataset}, folds {folds}: mean ± std over folds")
-print(evaluation.format_summary(summary, ("rmse", "mae", "ndcg@10", "precision@10"), 3)
+print(crossval.format_summary(summary, ("rmse", "mae", "ndcg@10", "precision@10"), 3)
       .to_string())
 print(f"\nfold {folds[0]} alone (for u{folds[0]}.test, comparable with published numbers):")
 print(cv[cv["fold"] == folds[0]].set_index("model")[["rmse", "mae", "ndcg@10", "precision@10"]]
       .round(3).to_string())
 
 # %%
-published = (evaluation.PUBLISHED_U1_RMSE if dataset == "ml-100k"
-             else evaluation.PUBLISHED_ML1M_RMSE)
-evaluation.plot_cross_validation(cv, "rmse", published)
+published = (crossval.PUBLISHED_U1_RMSE if dataset == "ml-100k"
+             else crossval.PUBLISHED_ML1M_RMSE)
+plots.cross_validation(cv, "rmse", published)
 
 # %% [markdown]
 # Dashed lines are **published** numbers for `u1.test` (other people's results, not
@@ -91,7 +91,7 @@ evaluation.plot_cross_validation(cv, "rmse", published)
 #   ratings on average, movies ~48, and an item's column of ratings turns out to be a
 #   better thing to reconstruct than a user's row.
 # * The blend of three I-AutoRecs with matrix factorisation, every choice of it made on
-#   a validation split of `u1.base` (`recsae.autorec.tune_blend` reruns the search),
+#   a validation split of `u1.base` (`recsae.blend.tune_blend` reruns the search),
 #   reaches 0.895 on `u1.test`: better than the published GC-MC (0.905), level with
 #   GraphRec (0.897), short of GLocal-K's 0.889. Its mean over the five folds
 #   is lower because `u1` is the hardest fold; folds 2–5 are also slightly optimistic for
@@ -122,7 +122,7 @@ else:
     print("The cold-start study needs ML-100K's user attributes; skipped for", dataset)
 
 # %%
-coldstart.plot_cold_start(cold) if cold is not None else None
+plots.cold_start(cold) if cold is not None else None
 
 # %% [markdown]
 # **Reading.** With the correct, scaled side features, the autoencoder that sees genre
@@ -139,11 +139,11 @@ coldstart.plot_cold_start(cold) if cold is not None else None
 # ## 3. How far autoencoders go
 #
 # The best model in part 1 is the package's answer to "how good can an autoencoder-based
-# recommender get here": `recsae.autorec.BEST_CONFIG`, chosen by `tune_blend` on a 10%
+# recommender get here": `recsae.blend.BEST_CONFIG`, chosen by `tune_blend` on a 10%
 # validation split of `u1.base` (about 2.5 minutes to rerun):
 
 # %%
-print(autorec.BEST_CONFIG)
+print(blend.BEST_CONFIG)
 
 # %%
 metrics = {"n_folds": len(folds)}

@@ -8,18 +8,18 @@ import pytest
 from matplotlib.figure import Figure
 from test_splits import synthetic_ml1m  # noqa: F401  (a fixture, used by name)
 
+from recsae import plots
 from recsae.autorec import AutoRecConfig, IAutoRec
-from recsae.baselines import BiasModel, GlobalMean, evaluate_rating_model
-from recsae.data import load_split
-from recsae.evaluation import (
+from recsae.baselines import BiasModel, GlobalMean
+from recsae.crossval import (
     PUBLISHED_U1_RMSE,
     cross_validate,
     evaluate_split,
     format_summary,
-    plot_cross_validation,
-    score_all,
     summarise,
 )
+from recsae.data import load_split
+from recsae.protocol import evaluate_rating_model, score_all
 
 
 class ItemIdScore:
@@ -57,7 +57,7 @@ def test_score_all_chunks_agree_with_one_call(monkeypatch):
     model = BiasModel().fit(frame([(1, 1, 5), (2, 2, 3), (2, 3, 4), (3, 1, 1)]))
     users, items = np.array([1, 2, 3, 7]), np.array([1, 2, 3])
     expected = model.predict(np.repeat(users, 3), np.tile(items, 4)).reshape(4, 3)
-    monkeypatch.setattr("recsae.evaluation._SCORE_CHUNK", 4)  # one user per chunk
+    monkeypatch.setattr("recsae.protocol.SCORE_CHUNK", 4)  # one user per chunk
     np.testing.assert_allclose(score_all(model, users, items), expected)
 
 
@@ -76,7 +76,7 @@ def test_summarise_and_format_by_hand():
 def test_plot_labels_published_numbers_as_published():
     table = pd.DataFrame({"model": ["m", "m", "n", "n"], "fold": [1, 2, 1, 2],
                           "rmse": [0.9, 0.92, 1.0, 1.1]})
-    fig = plot_cross_validation(table)
+    fig = plots.cross_validation(table)
     assert isinstance(fig, Figure)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "published: GLocal-K 0.889" in labels

@@ -1,4 +1,4 @@
-"""Numba kernels for the as-published trainer's step (:class:`recsae.training._FlatSigmoidMLP`).
+"""Numba kernels for the as-published trainer's step (:class:`recsae._fast.as_published._FlatSigmoidMLP`).
 
 They do every part of a step that is not a sum (matrix product), ``sigmoid`` or ``sqrt``,
 in place on NumPy views of the trainer's flat float32 buffers, each with the rounding of
@@ -18,9 +18,9 @@ torch                                           here (float32, each operation ro
 No ``fastmath``: LLVM then never contracts ``a * b + c`` into a fused multiply-add by
 itself; :func:`fma32` asks for one where torch's kernels have one.
 
-Importing this module imports numba (~0.3 s), so :mod:`recsae.training` imports it (and
-:mod:`recsae.sparse` and :mod:`recsae.flat_optim`, whose kernels use :func:`jit_kernel`
-too) only when a CPU trainer runs. Compiled code is cached on disk (``cache=True``): next
+Importing this module imports numba, so the trainers import it (and
+:mod:`recsae._fast.sparse` and :mod:`recsae._fast.flat_optim`, whose kernels use
+:func:`jit_kernel` too) only when a CPU trainer runs. Compiled code is cached on disk (``cache=True``): next
 to this file, or in numba's per-user cache directory when the package is read-only.
 """
 

@@ -11,7 +11,7 @@ numba call computes a minibatch's loss and every gradient:
 * the hidden layers are small loops over the batch;
 * the output layer is evaluated only where a rating is scored, its loss and backward fused;
 
-and a second call applies the optimizer (:mod:`recsae.flat_optim`) to the one flat
+and a second call applies the optimizer (:mod:`recsae._fast.flat_optim`) to the one flat
 parameter array. Same loss, same gradients as the dense model up to float rounding:
 ``tests/test_sparse.py`` checks them against autograd for every activation.
 
@@ -35,8 +35,8 @@ import math
 import numpy as np
 import torch
 
-from recsae.kernels import jit_kernel
-from recsae.models import ACTIVATIONS, StackedAutoencoder
+from recsae._fast.kernels import jit_kernel
+from recsae.model import ACTIVATIONS, StackedAutoencoder
 
 # Activation codes in the kernels (the keys of models.ACTIVATIONS).
 ACTIVATION_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "elu": 3, "selu": 4}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recsae.models import StackedAutoencoder, article_hidden_sizes
+from recsae.model import StackedAutoencoder, article_hidden_sizes
 from recsae.runtime import torch_threads
 
 

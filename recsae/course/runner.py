@@ -1,12 +1,12 @@
 """Execute the tutorial notebooks headless with papermill (``make run`` / ``make notebooks``).
 
-    python -m recsae.runner run                 # all notebooks -> build/notebooks/
-    python -m recsae.runner run 04 -p epochs 5  # a subset, with parameters
-    python -m recsae.runner refresh             # maintainers: rebuild notebooks/*.ipynb from
+    python -m recsae.course.runner run                 # all notebooks -> build/notebooks/
+    python -m recsae.course.runner run 04 -p epochs 5  # a subset, with parameters
+    python -m recsae.course.runner refresh             # maintainers: rebuild notebooks/*.ipynb from
                                                 # notebooks/src/*.py and execute them in place
 
 Each notebook runs with the ``python3`` kernel in ``notebooks/`` as working directory; the
-metrics it records (:func:`recsae.reporting.record_metrics`) are gathered into
+metrics it records (:func:`recsae.course.reporting.record_metrics`) are gathered into
 ``build/metrics.json`` (``{notebook_stem: {metric: value}}``) and ``build/metrics.md``.
 """
 
@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from recsae import download
-from recsae.cpu_env import pin_cpu_env
-from recsae.reporting import METRICS_PATH_ENV, metrics_markdown
+from recsae.course.cpu_env import pin_cpu_env
+from recsae.course.reporting import METRICS_PATH_ENV, metrics_markdown
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 BUILD_DIR = ROOT / "build"
 # Per notebook: generous for 2 CPU cores, yet a hung kernel cannot block CI forever.
@@ -99,7 +99,7 @@ def _read_json(path: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m recsae.runner", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m recsae.course.runner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["run", "refresh"],
                         help="run: into build/notebooks; refresh: re-execute notebooks/ in place")

@@ -1,6 +1,6 @@
 """torch.optim's update rules on one flat float32 parameter array, as numba kernels.
 
-The sparse CPU trainer (:mod:`recsae.sparse`) keeps every parameter in one array. A
+The sparse CPU trainer (:mod:`recsae._fast.sparse`) keeps every parameter in one array. A
 ``torch.optim`` step over it still costs ~170 µs of dispatch and Python for ~70k weights
 (more per extra tensor, plus zeroing the gradients); one loop over the array costs a
 fraction of that. The rules are torch's (defaults included: Adam's betas (0.9, 0.999) and
@@ -16,8 +16,10 @@ import math
 
 import numpy as np
 
-from recsae.kernels import jit_kernel
-from recsae.training import RMSPROP_ALPHA, RMSPROP_EPS  # torch's defaults, as the article's
+from recsae._fast.kernels import jit_kernel
+
+RMSPROP_ALPHA = 0.99  # torch.optim.RMSprop's defaults, which the article keeps
+RMSPROP_EPS = 1e-8
 
 ADAM_BETAS = (0.9, 0.999)  # torch's defaults
 ADAM_EPS = 1e-8

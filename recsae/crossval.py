@@ -3,30 +3,31 @@
 :func:`cross_validate` fits one fresh model per (model, fold), then measures on that fold's
 test part
 
-* RMSE and MAE of the predictions clipped to [1, 5] (:func:`recsae.baselines.evaluate_rating_model`);
-* top-k ranking (:mod:`recsae.ranking`): every user is scored on every *training* item,
-  the items the user rated in training are excluded, and a test rating ``>= threshold``
-  is relevant. Test ratings of items that are not in the training part cannot be ranked
-  and are dropped from the relevant set.
+* RMSE and MAE of the predictions clipped to the rating scale
+  (:func:`recsae.protocol.evaluate_rating_model`);
+* top-k ranking (:mod:`recsae.ranking`): every user is scored on every candidate item
+  (:func:`recsae.protocol.candidate_items`: rated in training), the items the user rated
+  in training are excluded, and a test rating ``>= threshold`` is relevant. Test ratings
+  of items that are not in the training part cannot be ranked and are dropped from the
+  relevant set.
 
-:func:`summarise` turns the per-fold table into mean and standard deviation per model, and
-:func:`plot_cross_validation` draws them next to :data:`PUBLISHED_U1_RMSE`, numbers copied
-from papers and library docs (not measured here).
+:func:`summarise` turns the per-fold table into mean and standard deviation per model;
+:func:`recsae.plots.cross_validation` draws them next to :data:`PUBLISHED_U1_RMSE`,
+numbers copied from papers and library docs (not measured here).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from recsae.baselines import evaluate_rating_model
+from recsae.constants import DEFAULT_K, RELEVANT_RATING
 from recsae.data import PathLike
+from recsae.protocol import RatingModel, candidate_items, evaluate_rating_model, score_all
 from recsae.ranking import evaluate_ranking, ranking_masks
 from recsae.splits import load_dataset_split
 
@@ -44,34 +45,8 @@ PUBLISHED_U1_RMSE: dict[str, float] = {
 # Published ML-1M RMSEs on a random 90/10 split (Sedhain et al. 2015; Han et al. 2021).
 PUBLISHED_ML1M_RMSE: dict[str, float] = {"I-AutoRec": 0.831, "GLocal-K": 0.823}
 
-# Pairs scored per predict call when building a score matrix: bounds memory on ML-1M
-# (6,040 x 3,706 pairs would need GBs in one call for a factor model).
-_SCORE_CHUNK = 1_000_000
-
-
-class FittableModel(Protocol):
-    """A rating model as :func:`cross_validate` uses it: ``fit(train)``, then ``predict``."""
-
-    def fit(self, train: pd.DataFrame) -> FittableModel: ...
-
-    def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray: ...
-
-
-def score_all(model: FittableModel, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
-    """``[n_users, n_items]`` float64 predictions of every pair, in chunks of users."""
-    user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
-    scores = np.empty((len(user_ids), len(item_ids)))
-    step = max(1, _SCORE_CHUNK // max(1, len(item_ids)))
-    for start in range(0, len(user_ids), step):
-        users = user_ids[start:start + step]
-        scores[start:start + len(users)] = model.predict(
-            np.repeat(users, len(item_ids)), np.tile(item_ids, len(users))
-        ).reshape(len(users), len(item_ids))
-    return scores
-
-
-def evaluate_split(model: FittableModel, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
-                   threshold: float = 4.0) -> dict[str, float]:
+def evaluate_split(model: RatingModel, train: pd.DataFrame, test: pd.DataFrame, k: int = DEFAULT_K,
+                   threshold: float = RELEVANT_RATING) -> dict[str, float]:
     """Accuracy and ranking metrics of a model already fitted on ``train``, on ``test``.
 
     Returns:
@@ -81,16 +56,17 @@ def evaluate_split(model: FittableModel, train: pd.DataFrame, test: pd.DataFrame
     accuracy = evaluate_rating_model(model, test)
     users = np.union1d(train["user_id"].to_numpy(), test["user_id"].to_numpy())
     items = np.unique(train["item_id"].to_numpy())
+    items = items[candidate_items(train, items)]  # every movie rated in training
     seen, relevant = ranking_masks(train, test, users, items, threshold, on_unknown="drop")
     ranking = evaluate_ranking(score_all(model, users, items), seen, relevant, k)
     ranking["n_rank_users"] = ranking.pop("n_users")
     return {"rmse": accuracy["rmse"], "mae": accuracy["mae"], "n_test": accuracy["n"], **ranking}
 
 
-def cross_validate(factories: Mapping[str, Callable[[], FittableModel]],
+def cross_validate(factories: Mapping[str, Callable[[], RatingModel]],
                    folds: Sequence[int | str] = (1, 2, 3, 4, 5), data_dir: PathLike = None,
-                   progress: bool = False, dataset: str = "ml-100k", seed: int = 0, k: int = 10,
-                   threshold: float = 4.0) -> pd.DataFrame:
+                   progress: bool = False, dataset: str = "ml-100k", seed: int = 0, k: int = DEFAULT_K,
+                   threshold: float = RELEVANT_RATING) -> pd.DataFrame:
     """Fit and evaluate every model on every fold.
 
     Args:
@@ -154,37 +130,3 @@ def format_summary(summary: pd.DataFrame, metrics: Sequence[str] = ("rmse", "mae
         metric: [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in
                  zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], strict=True)]
         for metric in metrics}, index=summary.index)
-
-
-def plot_cross_validation(cv_table: pd.DataFrame, metric: str = "rmse",
-                          published: Mapping[str, float] | None = None,
-                          title: str | None = None) -> Figure:
-    """Mean ± std of ``metric`` per model (error bars), fold 1 marked, published lines.
-
-    Args:
-        cv_table: the output of :func:`cross_validate`.
-        published: ``{label: value}`` drawn as dashed horizontal lines and labelled as
-            published (default: :data:`PUBLISHED_U1_RMSE` when ``metric == "rmse"``).
-            They are u1.test numbers, hence the fold-1 marker next to each mean.
-    """
-    summary = summarise(cv_table)
-    if published is None:
-        published = PUBLISHED_U1_RMSE if metric == "rmse" else {}
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    x = np.arange(len(summary))
-    folds = sorted(cv_table["fold"].unique(), key=str)
-    ax.errorbar(x, summary[f"{metric}_mean"], yerr=summary[f"{metric}_std"].fillna(0.0), fmt="o",
-                capsize=5, color="tab:blue",
-                label=f"ours: mean ± std over {len(folds)} fold(s)")
-    fold_one = cv_table[cv_table["fold"].astype(str) == "1"].set_index("model")[metric]
-    if not fold_one.empty:
-        ax.plot(x + 0.15, fold_one.reindex(summary.index), "x", color="black",
-                label="ours: fold 1 (u1.test)")
-    for number, (label, value) in enumerate(published.items()):
-        ax.axhline(value, ls="--", lw=0.8, color=f"C{(number % 8) + 2}",
-                   label=f"published: {label} {value:.3f}")
-    ax.set_xticks(x, summary.index, rotation=20, ha="right")
-    ax.set(ylabel=metric, title=title or f"{metric} by model (cross-validation)")
-    ax.legend(fontsize=7, loc="best")
-    return fig

@@ -108,32 +108,6 @@ class StackedAutoencoder(nn.Module):
         """Rows ``[batch, n_inputs]`` -> reconstructions ``[batch, n_inputs]``."""
         return self.decode(self.encode(x))
 
-    def hidden_from_first(self, z: torch.Tensor) -> torch.Tensor:
-        """The first layer's pre-activations ``[batch, hidden[0]]`` -> the last hidden
-        layer's activations ``[batch, hidden[-1]]`` (what the linear output layer reads).
-        :func:`recsae.sparse._forward_hidden` does the same on flat parameters: change
-        both together (``tests/test_sparse.py`` compares them)."""
-        h = self.dropout(self.activation(z))
-        for i in range(1, len(self.layers) - 1):
-            h = self._hidden_layer(i, h)
-        return h
-
-    def predict_entries(self, x: torch.Tensor, rows: torch.Tensor,
-                        cols: torch.Tensor) -> torch.Tensor:
-        """Outputs at chosen entries only: ``forward(x)[rows, cols]`` without the full
-        ``[batch, n_inputs]`` output (equal up to float rounding).
-
-        Args:
-            x: rows ``[batch, n_inputs]``; rows, cols: int64 ``[m]`` entry coordinates.
-
-        Returns:
-            ``[m]``: one output-layer dot product per entry.
-        """
-        h = self.hidden_from_first(self.layers[0](x))
-        out = self.layers[-1]
-        weights = out.weight.index_select(0, cols)  # [m, hidden[-1]]
-        return (h.index_select(0, rows) * weights).sum(1) + out.bias.index_select(0, cols)
-
     def config(self) -> dict[str, object]:
         """The constructor arguments as plain values (for checkpoints)."""
         return {"n_inputs": self.n_inputs, "hidden": list(self.hidden),

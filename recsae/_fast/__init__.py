@@ -1,0 +1,19 @@
+"""The speed engine: the same computations as the readable reference, made fast.
+
+Nothing outside the trainers' dispatch (:func:`recsae.training.fit`,
+:func:`recsae.article.train_as_published`) imports this package, and every function here
+names the plain function it equals; a test proves each equality:
+
+* :func:`as_published.train` equals :func:`recsae.article.article_loop`, bit for bit
+  (``tests/test_article.py``);
+* :class:`sparse_trainer.SparseTrainer` equals :class:`recsae.training.DenseTrainer`, i.e.
+  :func:`recsae.training.train_epoch`, to float rounding (``tests/test_sparse.py``);
+* :meth:`sparse.FlatNet.minibatch_gradients` equals autograd through the model and
+  :func:`recsae.loss.masked_sse` (``tests/test_sparse.py``);
+* :class:`flat_optim.FlatOptimizer` equals ``torch.optim``'s Adam, AdamW, RMSprop and SGD
+  (``tests/test_flat_optim.py``);
+* :mod:`kernels` equal torch's element-wise CPU kernels (``tests/test_article.py``).
+
+Importing a module here imports numba (~0.3 s; kernels compile once, then load from the
+on-disk cache), which is why the dispatchers import it only when a CPU trainer runs.
+"""
