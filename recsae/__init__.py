@@ -5,7 +5,8 @@ from the layers below it (``tests/test_layers.py`` enforces this with import-lin
 
 1. **Foundations:** ``constants`` (rating scale, relevance threshold, k, column names),
    ``runtime`` (seeds, the device, threads).
-2. **Data:** ``datasets`` (the dataset table), ``download`` (fetch, verify, cache),
+2. **Data:** ``datasets`` (the dataset table), ``archive`` (zip checks), ``download``
+   (fetch, verify, cache),
    ``data`` (typed loaders and the one ratings validator), ``splits`` (every split).
 3. **The article's model:** ``features`` (genre counts, attributes), ``user_matrix`` (the
    user rows), ``model`` (the stacked autoencoder), ``loss`` (the masked loss),

@@ -13,6 +13,9 @@ does, not a copy.
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
@@ -26,6 +29,65 @@ from recsae.runtime import as_float_tensor
 ARTICLE_LR = 0.01
 ARTICLE_WEIGHT_DECAY = 0.5
 ARTICLE_EPOCHS = 200
+
+
+def check_matrix(train: Any, n_rating_columns: Any, what: str = "train") -> None:
+    """Refuse, before any computation, what no trainer can use as a user matrix.
+
+    A user matrix is a 2-D NumPy array (or torch tensor) ``[n_users, n_columns]`` of finite
+    numbers, at least one row and one column, its first ``n_rating_columns`` columns the
+    ratings (0 = unrated), e.g. ``recsae.user_matrix.build_user_matrices(...).train``.
+
+    Raises:
+        TypeError: a pandas frame (a ratings frame is not a matrix) or non-numbers.
+        ValueError: not 2-D, empty, NaN or infinite entries, or ``n_rating_columns`` not
+            an integer in ``1..n_columns``.
+    """
+    if isinstance(train, (pd.DataFrame, pd.Series)):
+        raise TypeError(
+            f"{what} must be a user matrix, a NumPy array [n_users, n_columns] (e.g. the "
+            "`.train` of recsae.user_matrix.build_user_matrices(...)), not a pandas "
+            f"{type(train).__name__}: a ratings frame is not a matrix.")
+    if isinstance(train, torch.Tensor):
+        values: Any = train.detach()
+        kind = "f" if values.is_floating_point() else "c" if values.is_complex() else "i"
+    else:
+        try:
+            values = np.asarray(train)
+        except (TypeError, ValueError) as exc:  # ragged nested lists
+            raise TypeError(f"{what} must be a 2-D numeric array [n_users, n_columns]; "
+                            f"{type(train).__name__} cannot be one: {exc}") from exc
+        kind = values.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{what} must hold numbers; got a {type(train).__name__} of "
+                        f"{values.dtype} (a sparse matrix? pass .toarray()).")
+    shape = tuple(values.shape)
+    if len(shape) != 2:
+        raise ValueError(f"{what} must be 2-D [n_users, n_columns], not of shape {shape} "
+                         "(one user's row? pass row[None, :]).")
+    if 0 in shape:
+        raise ValueError(f"{what} is empty (shape {shape}): a user matrix needs at least one "
+                         "user row and one column.")
+    try:
+        n = operator.index(n_rating_columns)
+    except TypeError:
+        n = None
+    if n is None or isinstance(n_rating_columns, bool) or not 1 <= n <= shape[1]:
+        raise ValueError(f"n_rating_columns must be an integer between 1 and {what}'s "
+                         f"{shape[1]} columns (the rating columns come first; e.g. the "
+                         f"ColumnIndex's n_items), not {n_rating_columns!r}.")
+    if kind == "f":
+        if isinstance(values, torch.Tensor):
+            bad = (~torch.isfinite(values)).cpu().numpy()
+        else:
+            bad = ~np.isfinite(values)
+            if values.dtype.itemsize > 4:  # float64 beyond float32's range becomes inf
+                bad |= np.abs(values) > np.finfo(np.float32).max
+        if bad.any():
+            row, col = (int(i[0]) for i in np.nonzero(bad))
+            raise ValueError(f"{what} has {int(bad.sum())} NaN or infinite entries (first at "
+                             f"row {row}, column {col}); a user matrix holds 0 for 'unrated' "
+                             "and finite numbers elsewhere: fill or drop them first.")
 
 
 def article_loop(model: StackedAutoencoder, train: np.ndarray, n_rating_columns: int,
@@ -120,6 +182,7 @@ def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tens
         History ``[epochs, 4]``: ``epoch``, ``article_train_metric`` (the article's printed
         loss), ``n_users`` (users stepped on), ``seconds`` (cumulative).
     """
+    check_matrix(train, n_rating_columns, "train")
     if model.activation_name != "sigmoid" or model.dropout_p != 0.0:
         raise ValueError("the as-published trainer reproduces the article's sigmoid net "
                          "without dropout only.")

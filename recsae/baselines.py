@@ -19,6 +19,23 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recsae.data import validate_ratings
+
+
+def _check_train(model: object, train: pd.DataFrame) -> pd.DataFrame:
+    """Refuse a training frame that is not a valid ratings frame (``user_id, item_id, rating``,
+    whole stars 1..5, no NaN, no duplicate pair; see :func:`recsae.data.validate_ratings`).
+
+    Returns ``train`` itself, so that the models compute on the caller's own values and
+    dtypes; only where one of its columns is not numeric (numbers stored as strings or
+    bools, which the validator converts) the validated copy instead.
+    """
+    checked = validate_ratings(train, f"the training ratings of {type(model).__name__}.fit",
+                               require_timestamp=False)
+    numeric = all(pd.api.types.is_numeric_dtype(train[c]) and not pd.api.types.is_bool_dtype(
+        train[c]) for c in ("user_id", "item_id", "rating"))
+    return train if numeric else checked
+
 
 def _positions(index: pd.Index, ids: np.ndarray) -> np.ndarray:
     """Row of each id in ``index``; -1 for an id never seen in training."""
@@ -35,6 +52,7 @@ class GlobalMean:
 
     def fit(self, train: pd.DataFrame) -> GlobalMean:
         """Store the mean of ``train["rating"]``."""
+        train = _check_train(self, train)
         self.mean_ = float(train["rating"].mean())
         return self
 
@@ -59,6 +77,7 @@ class BiasModel:
 
     def fit(self, train: pd.DataFrame) -> BiasModel:
         """Estimate ``mu``, ``user_bias_`` ``[n_users]`` and ``item_bias_`` ``[n_items]``."""
+        train = _check_train(self, train)
         users, u = np.unique(train["user_id"].to_numpy(), return_inverse=True)
         items, i = np.unique(train["item_id"].to_numpy(), return_inverse=True)
         r = train["rating"].to_numpy(dtype=np.float64)
@@ -95,6 +114,7 @@ class Popularity:
 
     def fit(self, train: pd.DataFrame) -> Popularity:
         """Count (and sum) the ratings of every item."""
+        train = _check_train(self, train)
         stats = train.groupby("item_id")["rating"].agg(["count", "sum"])
         self.items_ = pd.Index(stats.index.to_numpy())
         self.mean_ = float(train["rating"].mean())
@@ -145,6 +165,7 @@ class BiasedMF:
 
     def fit(self, train: pd.DataFrame) -> BiasedMF:
         """Run ``config.n_epochs`` SGD epochs; ``self.history_`` holds each epoch's train RMSE."""
+        train = _check_train(self, train)
         cfg = self.config
         users, u = np.unique(train["user_id"].to_numpy(), return_inverse=True)
         items, i = np.unique(train["item_id"].to_numpy(), return_inverse=True)

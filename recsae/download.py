@@ -14,27 +14,40 @@ same code path, :func:`urllib.request.urlopen`. We do not use pooch here: it has
 
 Nothing half-done is ever left where a later call would trust it: downloads go to a
 ``.part`` file renamed on success, and archives are extracted into a temporary folder whose
-files are verified before they are moved into place.
+files are verified before they are moved into place. An archive that cannot be read is
+deleted (so a rerun fetches it afresh), leftovers of killed runs are removed by the next
+fetch after an hour, and files are created with the usual permissions (the umask's).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import http.client
 import os
+import re
 import shutil
+import stat
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from pathlib import Path, PurePosixPath
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
 
 from tqdm import tqdm
 
+from recsae.archive import UnusableArchive, copy_member, find_members
 from recsae.datasets import GROUPLENS_BASE_URL, DatasetSpec, get_spec
 
 DATA_DIR_ENV = "RECSAE_DATA_DIR"
 MIRROR_ENV = "RECSAE_DATA_MIRROR"
+# Leftovers of a killed run (``.part`` downloads, staging folders) older than this are removed.
+STALE_AFTER_S = 3600.0
 
 
 class DataError(RuntimeError):
@@ -51,6 +64,81 @@ class ChecksumError(DataError):
 
 class ArchiveError(DataError):
     """An archive is truncated, not a zip, unsafe or lacks a member."""
+
+
+class CacheError(DataError):
+    """The cache folder cannot be written: not a folder, read-only, no permission, disk full."""
+
+
+def _cache_error(folder: Path, exc: OSError) -> CacheError:
+    """A CacheError saying what is wrong with ``folder`` and how to fix it."""
+    reason = exc.strerror or str(exc)  # not str(exc): it names our hidden temporary files
+    fix = f"set {DATA_DIR_ENV} to a writable folder (or pass data_dir=...) and run again."
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return CacheError(f"The disk holding the cache folder {folder} is full ({reason}); "
+                          f"nothing half-written was kept. Free some space, or {fix}")
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return CacheError(f"The cache folder {folder} cannot be created or used ({reason}): "
+                          f"it, or a folder above it, is a file. Move that file away, or {fix}")
+    return CacheError(f"Cannot write to the cache folder {folder} ({reason}). "
+                      f"Make it writable, or {fix}")
+
+
+@contextlib.contextmanager
+def _writing_to(folder: Path) -> Iterator[None]:
+    """Turn an OSError raised by writing into ``folder`` into a CacheError."""
+    try:
+        yield
+    except OSError as exc:
+        raise _cache_error(folder, exc) from exc
+
+
+def _open_output(path: Path) -> BinaryIO:
+    """``open(path, "wb")``, a single place that tests can make fail (e.g. disk full)."""
+    return open(path, "wb")
+
+
+class _CacheFile:
+    """A file being written in the cache folder; every OSError becomes a CacheError."""
+
+    def __init__(self, path: Path, folder: Path) -> None:
+        self.folder = folder  # the cache folder to name in errors (not a hidden staging one)
+        with _writing_to(self.folder):
+            self._out = _open_output(path)
+
+    def write(self, block: bytes) -> None:
+        with _writing_to(self.folder):
+            self._out.write(block)
+
+    def __enter__(self) -> _CacheFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with _writing_to(self.folder):
+            self._out.close()  # flushes: a full disk may only show here
+
+
+def _publish(path: Path, *, folder: bool = False) -> None:
+    """Give a file or folder made by ``tempfile`` (0600/0700) the permissions the umask gives."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path.chmod((0o777 if folder else 0o666) & ~umask)
+
+
+def _remove_stale_leftovers(root: Path, spec: DatasetSpec) -> None:
+    """Delete the hidden ``.part``/``.download`` files and ``spec``'s staging folders that a
+    killed run left in ``root``: those unchanged for STALE_AFTER_S (a live run keeps writing)."""
+    cutoff = time.time() - STALE_AFTER_S
+    staging_name = re.compile(rf"\.{re.escape(spec.name)}\.[a-z0-9_]{{8}}")  # from mkdtemp
+    for entry in root.glob(".*"):
+        with contextlib.suppress(OSError):
+            info = entry.lstat()
+            if info.st_mtime > cutoff:
+                continue
+            if stat.S_ISDIR(info.st_mode) and staging_name.fullmatch(entry.name):
+                shutil.rmtree(entry, ignore_errors=True)
+            elif stat.S_ISREG(info.st_mode) and entry.name.endswith((".part", ".download")):
+                entry.unlink()
 
 
 # (path, size, mtime_ns) of files already verified in this process: verification is cheap
@@ -108,21 +196,24 @@ def _check_member(spec: DatasetSpec, member: str, path: Path, origin: str) -> No
         )
 
 
-def _is_verified(spec: DatasetSpec, member: str, path: Path) -> bool:
-    """True if the cached file at ``path`` exists and matches its pinned hash."""
+def _cached_problem(spec: DatasetSpec, member: str, path: Path) -> str | None:
+    """None if the cached file at ``path`` matches its pinned hash, else what is wrong."""
     try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return False
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        info = path.stat()
+    except OSError:  # missing, or the cache folder is a file
+        return f"is not in the cache ({path})"
+    key = (str(path.resolve()), info.st_size, info.st_mtime_ns)
     if key in _verified:
-        return True
+        return None
     try:
         _check_member(spec, member, path, origin=str(path))
     except ChecksumError:
-        return False
+        return (f"is in the cache ({path}) but corrupt: its SHA-256 does not match the pinned "
+                "one. It is replaced by a verified copy as soon as a source can be reached")
+    except OSError as exc:
+        return f"is in the cache ({path}) but cannot be read ({exc.strerror or exc})"
     _verified.add(key)
-    return True
+    return None
 
 
 def download(url: str, dest: Path, *, progress: bool = True) -> Path:
@@ -130,26 +221,33 @@ def download(url: str, dest: Path, *, progress: bool = True) -> Path:
 
     Raises:
         DownloadError: the URL cannot be read (no network, missing file, HTTP error).
+        CacheError: ``dest``'s folder cannot be written (read-only, not a folder, disk full).
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    with _writing_to(dest.parent):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with _CacheFile(tmp, dest.parent) as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             # Not passing ``disable`` when progress is wanted lets TQDM_DISABLE=1 win.
             bar_options = {} if progress else {"disable": True}
+            size = 0
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {dest.name}",
                       leave=False, **bar_options) as bar:
                 for block in iter(lambda: response.read(1 << 16), b""):
                     out.write(block)
+                    size += len(block)
                     bar.update(len(block))
-            if total is not None and out.tell() != total:
+            if total is not None and size != total:
                 raise DownloadError(
-                    f"Download of {url} stopped after {out.tell()} of {total} bytes; run again."
+                    f"Download of {url} stopped after {size} of {total} bytes; run again."
                 )
-        tmp.replace(dest)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        with _writing_to(dest.parent):
+            _publish(tmp)
+            tmp.replace(dest)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         tmp.unlink(missing_ok=True)
         raise DownloadError(f"Could not download {url}: {exc}") from exc
     except BaseException:
@@ -158,64 +256,59 @@ def download(url: str, dest: Path, *, progress: bool = True) -> Path:
     return dest
 
 
-def _safe_member_name(name: str, archive: Path) -> PurePosixPath:
-    """Reject zip member names that would land outside the extraction folder."""
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or "\\" in name or ":" in name:
-        raise ArchiveError(
-            f"{archive} contains the member {name!r}, whose path points outside the target "
-            "folder. Refusing to extract it; delete the archive and download it from a source "
-            "you trust."
-        )
-    return path
-
-
 def extract(spec: DatasetSpec, archive: Path, data_dir: Path, origin: str) -> Path:
     """Extract and verify the members of ``spec`` from ``archive`` into ``data_dir/<name>``.
 
     Members are extracted into a temporary folder next to the target and verified there;
-    only then are they moved into place. On any problem the archive is deleted (so a later
-    call does not trust it) and nothing is moved.
+    only then are they moved into place. If the archive is unsafe or cannot be read, or a
+    member fails its checksum, the archive is deleted (so a later call does not trust it);
+    on any problem nothing is moved and no temporary file is left.
 
     Raises:
-        ArchiveError: truncated or non-zip archive, unsafe member path, missing member.
+        ArchiveError: the archive cannot be read (truncated, not a zip, corrupt), has an
+            unsafe member path or an implausible size, or lacks a member.
         ChecksumError: a member's SHA-256 does not match.
+        CacheError: ``data_dir`` cannot be written (read-only, disk full).
     """
     target = data_dir / spec.name
-    staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=data_dir))
+    with _writing_to(data_dir):
+        staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=data_dir))
     try:
         try:
             with zipfile.ZipFile(archive) as zf:
-                names = {}
-                for info in zf.infolist():
-                    path = _safe_member_name(info.filename, archive)
-                    if not info.is_dir() and path.parent.name == spec.name:
-                        names[path.name] = info
-                missing = sorted(m for m in spec.members if m not in names)
-                if missing:
-                    raise ArchiveError(
-                        f"{archive} (from {origin}) lacks {', '.join(missing)} under "
-                        f"'{spec.name}/'. It is not a complete {spec.name} archive; delete it "
-                        f"and download {GROUPLENS_BASE_URL}/{spec.archive} again."
-                    )
-                for member in spec.members:
-                    with zf.open(names[member]) as src, open(staging / member, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
+                infos = find_members(zf, spec, archive.stat().st_size)
+                for member, info in infos.items():
+                    with _CacheFile(staging / member, data_dir) as out:
+                        copy_member(zf, info, out)
                     _check_member(spec, member, staging / member, origin)
-        except (zipfile.BadZipFile, EOFError) as exc:
+        except UnusableArchive as exc:
             raise ArchiveError(
-                f"{archive} (from {origin}) is not a valid zip file ({exc}): the download was "
-                "truncated or the file is not a zip. It has been deleted; run again to "
-                "download it afresh."
+                f"{archive} (from {origin}) {exc} It has been deleted; download {spec.url} "
+                "again, or from another source you trust."
+            ) from exc
+        except DataError:
+            raise
+        except Exception as exc:  # zipfile raises many kinds on a corrupt archive
+            raise ArchiveError(
+                f"{archive} (from {origin}) is not a valid zip file ({type(exc).__name__}: "
+                f"{exc}): the download was truncated or corrupted, or the file is not a zip. "
+                "It has been deleted; run again to download it afresh "
+                f"(set {MIRROR_ENV} if this source keeps serving a bad copy)."
             ) from exc
         # Everything verified: move into place. A fresh target is one atomic rename.
-        if not target.exists():
-            staging.replace(target)
-        else:
+        with _writing_to(data_dir):
             for member in spec.members:
-                (staging / member).replace(target / member)
-    except DataError:
-        archive.unlink(missing_ok=True)
+                _publish(staging / member)
+            if not target.exists():
+                _publish(staging, folder=True)
+                with contextlib.suppress(OSError):  # another process may have just made it
+                    staging.replace(target)
+            if staging.exists():
+                for member in spec.members:
+                    (staging / member).replace(target / member)
+    except (ArchiveError, ChecksumError):
+        with contextlib.suppress(OSError):
+            archive.unlink(missing_ok=True)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -233,8 +326,9 @@ def _fetch_member_file(spec: DatasetSpec, member: str, mirror: str, data_dir: Pa
     except ChecksumError:
         tmp.unlink(missing_ok=True)
         raise
-    target.parent.mkdir(exist_ok=True)
-    tmp.replace(target)
+    with _writing_to(data_dir):
+        target.parent.mkdir(exist_ok=True)
+        tmp.replace(target)
     return target
 
 
@@ -251,17 +345,22 @@ def fetch(dataset: str, member: str, data_dir: str | os.PathLike[str] | None = N
     Raises:
         DownloadError: no cached copy and no source could be reached (the message says how
             to get the file by hand or through ``RECSAE_DATA_MIRROR``).
-        ChecksumError, ArchiveError: the data fetched is corrupt or incomplete.
+        ChecksumError, ArchiveError: the data fetched is corrupt or incomplete (a corrupt
+            archive is deleted, so that the next call fetches it afresh).
+        CacheError: the cache folder cannot be written (not a folder, read-only, disk full).
     """
     spec = get_spec(dataset)
     if member not in spec.members:
         raise ValueError(f"{dataset} has no file {member!r}; known files: {sorted(spec.members)}.")
     root = resolve_data_dir(data_dir)
     path = root / spec.name / member
-    if _is_verified(spec, member, path):
+    problem = _cached_problem(spec, member, path)
+    if problem is None:
         return path
 
-    root.mkdir(parents=True, exist_ok=True)
+    with _writing_to(root):
+        root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_leftovers(root, spec)
     archive = root / spec.archive
     mirror = mirror_base_url()
     failures: list[str] = []
@@ -283,7 +382,7 @@ def fetch(dataset: str, member: str, data_dir: str | os.PathLike[str] | None = N
         except DownloadError as exc:
             failures.append(str(exc))
     raise DownloadError(
-        f"{spec.name}/{member} is not in the cache ({path}) and could not be downloaded:\n  "
+        f"{spec.name}/{member} {problem}; it could not be downloaded:\n  "
         + "\n  ".join(failures)
         + "\nTo fix this, either\n"
         f"  * download {GROUPLENS_BASE_URL}/{spec.archive} by hand and save it as {archive}, or\n"

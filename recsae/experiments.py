@@ -29,21 +29,25 @@ stand-in rows say nothing about how the article's 5- and 7-layer nets behaved; t
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
+import threading
 import time
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import replace
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from recsae import metrics
 from recsae.article import train_as_published
 from recsae.data import load_split
 from recsae.features import FEATURE_SETS, RECIPES
 from recsae.model import StackedAutoencoder, article_hidden_sizes
-from recsae.runtime import seed_everything
+from recsae.runtime import progress_enabled, seed_everything
 from recsae.training import TrainConfig, fit, predict
 from recsae.user_matrix import UserMatrices, build_user_matrices
 
@@ -64,6 +68,32 @@ TABLE_COLUMNS = [
     "global_rmse_unclipped", "global_mae_unclipped", "per_user_rmse", "n_test_users",
     "n_test_ratings", "seconds",
 ]
+
+
+def architectures(n_inputs: Mapping[str, int], depths: Iterable[int] = DEPTHS) -> pd.DataFrame:
+    """The networks of the grid: hidden sizes, ``nn.Linear`` layers and weight counts.
+
+    Args:
+        n_inputs: a label -> the columns of a user row, e.g. ``{"as published": 1704}``;
+            one weight-count column per label (the first and last layers grow with it).
+        depths: the article's names of the nets (:func:`recsae.model.article_hidden_sizes`).
+
+    Returns:
+        One row per depth: ``network``, ``hidden sizes``, ``sizes from`` (the article gives
+        the 3- and 5-layer sizes, not the 7-layer ones: those are our choice),
+        ``linear layers`` and ``weights (<label>)`` (weights and biases, as integers).
+    """
+    rows = []
+    for depth in depths:
+        hidden = article_hidden_sizes(depth)
+        row: dict[str, object] = {
+            "network": f"{depth} layers", "hidden sizes": " - ".join(map(str, hidden)),
+            "sizes from": "our choice" if depth == 7 else "the article",
+            "linear layers": len(hidden) + 1}
+        for label, n in n_inputs.items():
+            row[f"weights ({label})"] = StackedAutoencoder(n, hidden).n_parameters()
+        rows.append(row)
+    return pd.DataFrame.from_records(rows)
 
 
 def exact_cells(exact: str | Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
@@ -150,40 +180,103 @@ def run_cell(matrices: UserMatrices, depth: int, trainer: str, epochs: int = 200
     return row
 
 
-def run_grid(train: pd.DataFrame | None = None, test: pd.DataFrame | None = None, *,
-             recipes: Iterable[str] = RECIPES, feature_sets: Iterable[str] = FEATURE_SETS,
-             depths: Iterable[int] = DEPTHS, epochs: int = 200,
-             exact: str | Iterable[tuple[str, int]] = "depth3", seed: int = 0,
-             corrected_config: TrainConfig = CORRECTED_CONFIG,
-             matrices: Mapping[tuple[str, str], UserMatrices] | None = None,
-             progress: bool = False, threads: int | None = 1, workers: int = 1) -> pd.DataFrame:
-    """The article's experiment table, one row per (recipe, feature set, depth).
+class Cell(NamedTuple):
+    """One trained-and-scored configuration: what :func:`run_cell` needs."""
+
+    matrices: UserMatrices
+    depth: int
+    trainer: str
+    epochs: int = 200
+    seed: int = 0
+    corrected_config: TrainConfig = CORRECTED_CONFIG
+    threads: int | None = 1
+
+
+# ``memo(name, compute, **key)`` returns ``compute()`` or a stored result for the same name,
+# key and code, e.g. :func:`recsae.course.cache.cached` (the notebooks pass it).
+Memo = Callable[..., Any]
+
+
+def _digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+
+
+def cell_key(cell: Cell) -> dict[str, object]:
+    """Everything a cell's result depends on besides the code: the matrices' contents (not
+    their recipe's name: ratings-only matrices are the same for both recipes), the net, the
+    trainer and its settings. Two cells with equal keys train the same model."""
+    m = cell.matrices
+    config = cell.corrected_config.to_dict() if cell.trainer == TRAINER_CORRECTED else None
+    return {"train": _digest(m.train), "test": _digest(m.test), "shape": list(m.train.shape),
+            "n_items": m.columns.n_items, "depth": cell.depth, "trainer": cell.trainer,
+            "epochs": cell.epochs, "seed": cell.seed, "threads": cell.threads, "config": config}
+
+
+def _run(cell: Cell) -> dict[str, object]:
+    return run_cell(cell.matrices, cell.depth, cell.trainer, cell.epochs, cell.seed,
+                    cell.corrected_config, False, cell.threads)
+
+
+def run_cells(cells: Sequence[Cell], workers: int = 1, memo: Memo | None = None,
+              progress: bool = False) -> list[dict[str, object]]:
+    """Train and score ``cells``; one row (see :data:`TABLE_COLUMNS`) per cell, in order.
 
     Args:
-        train, test: ratings frames (default: ``u1.base``/``u1.test``).
-        recipes, feature_sets, depths: the grid's axes (default: all of the article's).
-        epochs: per cell (the article: 200).
-        exact: which as-published cells use the exact dynamics (:func:`exact_cells`);
-            the others use the corrected trainer with the article's settings.
-        seed: the same seed for every cell.
-        corrected_config: the corrected recipe's trainer settings (hidden sizes and epochs
-            are set per cell).
-        matrices: prebuilt matrices keyed by ``(recipe, features)`` (else built here).
-        progress: tqdm bars (off when ``$TQDM_DISABLE`` is set).
-        threads: torch CPU threads per cell (1: robust on a busy machine; None: torch's
-            default, faster for the 5- and 7-layer nets on idle cores).
-        workers: cells trained at once in separate processes (each with ``threads``
-            threads). The cells are independent and seeded, so the table is the same for
-            any number of workers; 2 workers of 1 thread halve the wall time on 2 cores.
-
-    Returns:
-        DataFrame with :data:`TABLE_COLUMNS`; ``attrs["note"]`` says which trainer ran
-        which cells.
+        cells: what to train.
+        workers: cells trained at once, each in its own process (``"spawn"``: a forked child
+            would inherit torch's thread state). The cells are independent and seeded, so
+            the rows do not depend on it; 2 workers of 1 thread halve the wall time on 2
+            cores.
+        memo: a results cache, called as ``memo("experiment_cell", compute, **cell_key(c))``
+            (:func:`recsae.course.cache.cached`): a cell that another notebook or an earlier
+            run already trained is read back instead of trained again. None: train all.
+        progress: one tqdm bar over the cells (off when ``$TQDM_DISABLE`` is set).
     """
-    if train is None or test is None:
-        train, test = load_split(1)
+    lock = threading.Lock()
+    pool: list[ProcessPoolExecutor] = []  # created on the first cache miss only
+
+    def compute(cell: Cell) -> dict[str, object]:
+        if workers <= 1:
+            return _run(cell)
+        with lock:
+            if not pool:
+                pool.append(ProcessPoolExecutor(
+                    max_workers=workers, mp_context=multiprocessing.get_context("spawn")))
+        return pool[0].submit(_run, cell).result()
+
+    def one(cell: Cell) -> dict[str, object]:
+        row = (compute(cell) if memo is None
+               else memo("experiment_cell", lambda: compute(cell), **cell_key(cell)))
+        # A stored row may come from the other recipe's identical (ratings-only) matrices.
+        return {**row, "recipe": cell.matrices.recipe, "features": cell.matrices.features}
+
+    bar = tqdm(total=len(cells), desc="cells", disable=not progress_enabled(progress))
+    try:
+        # Threads only wait: on the cache, or on the process pool that does the training.
+        with ThreadPoolExecutor(max_workers=max(1, len(cells) if workers > 1 else 1)) as ex:
+            futures = {ex.submit(one, cell): i for i, cell in enumerate(cells)}
+            rows: list[dict[str, object]] = [{} for _ in cells]
+            for future in as_completed(futures):
+                rows[futures[future]] = future.result()
+                bar.update()
+    finally:
+        bar.close()
+        for p in pool:
+            p.shutdown()
+    return rows
+
+
+def grid_cells(train: pd.DataFrame, test: pd.DataFrame, *,
+               recipes: Iterable[str] = RECIPES, feature_sets: Iterable[str] = FEATURE_SETS,
+               depths: Iterable[int] = DEPTHS, epochs: int = 200,
+               exact: str | Iterable[tuple[str, int]] = "depth3", seed: int = 0,
+               corrected_config: TrainConfig = CORRECTED_CONFIG,
+               matrices: Mapping[tuple[str, str], UserMatrices] | None = None,
+               threads: int | None = 1) -> list[Cell]:
+    """The cells of :func:`run_grid`, in the table's order (arguments as there)."""
     exact_set = exact_cells(exact)
-    jobs = []
+    depths = list(depths)
+    cells = []
     for recipe in recipes:
         for features in feature_sets:
             if matrices is not None and (recipe, features) in matrices:
@@ -198,15 +291,46 @@ def run_grid(train: pd.DataFrame | None = None, test: pd.DataFrame | None = None
                     trainer = TRAINER_EXACT
                 else:
                     trainer = TRAINER_ARTICLE_SETTINGS
-                jobs.append((cell_matrices, depth, trainer, epochs, seed, corrected_config,
-                             progress, threads))
-    if workers > 1:
-        # "spawn": a forked child would inherit torch's thread pool state from the parent.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            rows = list(pool.map(run_cell, *zip(*jobs, strict=True)))
-    else:
-        rows = [run_cell(*job) for job in jobs]
+                cells.append(Cell(cell_matrices, depth, trainer, epochs, seed,
+                                  corrected_config, threads))
+    return cells
+
+
+def run_grid(train: pd.DataFrame | None = None, test: pd.DataFrame | None = None, *,
+             recipes: Iterable[str] = RECIPES, feature_sets: Iterable[str] = FEATURE_SETS,
+             depths: Iterable[int] = DEPTHS, epochs: int = 200,
+             exact: str | Iterable[tuple[str, int]] = "depth3", seed: int = 0,
+             corrected_config: TrainConfig = CORRECTED_CONFIG,
+             matrices: Mapping[tuple[str, str], UserMatrices] | None = None,
+             progress: bool = False, threads: int | None = 1, workers: int = 1,
+             memo: Memo | None = None) -> pd.DataFrame:
+    """The article's experiment table, one row per (recipe, feature set, depth).
+
+    Args:
+        train, test: ratings frames (default: ``u1.base``/``u1.test``).
+        recipes, feature_sets, depths: the grid's axes (default: all of the article's).
+        epochs: per cell (the article: 200).
+        exact: which as-published cells use the exact dynamics (:func:`exact_cells`);
+            the others use the corrected trainer with the article's settings.
+        seed: the same seed for every cell.
+        corrected_config: the corrected recipe's trainer settings (hidden sizes and epochs
+            are set per cell).
+        matrices: prebuilt matrices keyed by ``(recipe, features)`` (else built here).
+        progress: a tqdm bar over the cells (off when ``$TQDM_DISABLE`` is set).
+        threads: torch CPU threads per cell (1: robust on a busy machine; None: torch's
+            default, faster for the 5- and 7-layer nets on idle cores).
+        workers, memo: see :func:`run_cells` (neither changes the table).
+
+    Returns:
+        DataFrame with :data:`TABLE_COLUMNS`; ``attrs["note"]`` says which trainer ran
+        which cells.
+    """
+    if train is None or test is None:
+        train, test = load_split(1)
+    cells = grid_cells(train, test, recipes=recipes, feature_sets=feature_sets, depths=depths,
+                       epochs=epochs, exact=exact, seed=seed, corrected_config=corrected_config,
+                       matrices=matrices, threads=threads)
+    rows = run_cells(cells, workers=workers, memo=memo, progress=progress)
     table = pd.DataFrame.from_records(rows, columns=TABLE_COLUMNS)
     table.attrs["note"] = grid_note(table)
     return table

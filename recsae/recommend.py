@@ -10,6 +10,9 @@ retraining: :func:`new_user_row` encodes them with the same code as the training
 from __future__ import annotations
 
 import difflib
+import numbers
+import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,6 +79,7 @@ def recommend(scores: np.ndarray, rated: np.ndarray, columns: ColumnIndex, movie
     Returns:
         DataFrame ``[k, 5]``: ``rank, item_id, title, genres, predicted_rating``, best first.
     """
+    check_k(k)
     scores = np.asarray(scores, dtype=np.float64).ravel()
     rated = np.asarray(rated, dtype=bool).ravel()
     if scores.shape != (columns.n_items,) or rated.shape != (columns.n_items,):
@@ -97,31 +101,131 @@ def recommend(scores: np.ndarray, rated: np.ndarray, columns: ColumnIndex, movie
     })
 
 
-def resolve_movies(ratings: Mapping[int | str, float], movies: pd.DataFrame) -> dict[int, float]:
-    """Map ``{movie id or exact title: rating}`` to ``{movie id: rating}``, checking values.
+# Articles that MovieLens moves to the end of a title ("Godfather, The (1972)").
+_ARTICLES = ("the", "a", "an", "la", "le", "les", "il", "el", "das", "der", "die")
+_YEAR = re.compile(r"\s*\((\d{4})\)(?:\s*\([^)]*\))?$")  # "(1995)", "(1995) (V)"
+_INVERTED = re.compile(rf"^(.*), ({'|'.join(_ARTICLES)})$")
 
-    Titles match case-insensitively (``"toy story (1995)"``); an unknown title's error lists
-    the closest titles. Ratings must be 1..5.
+
+def title_key(title: str) -> tuple[str, str | None]:
+    """``(name, year)`` of a title, the same for "Godfather, The (1972)", "the godfather
+    (1972)" and (year None) "The Godfather": case, accents, spacing and a leading article
+    dropped."""
+    text = " ".join(unicodedata.normalize("NFKD", str(title).casefold()).split())
+    text = "".join(c for c in text if not unicodedata.combining(c))  # "misérables": "miserables"
+    year = None
+    if match := _YEAR.search(text):
+        text, year = text[:match.start()], match.group(1)
+    if inverted := _INVERTED.match(text):
+        text = inverted.group(1)
+    elif (parts := text.split(" ", 1))[0] in _ARTICLES and len(parts) == 2:
+        text = parts[1]
+    return text.strip(), year
+
+
+def find_movie(title: str, movies: pd.DataFrame) -> int:
+    """The id of the movie called ``title`` in ``movies`` (``item_id, title``).
+
+    The exact title matches case-insensitively; failing that, the same title up to a
+    leading article and, when ``title`` has no year, any year: ``"godfather"`` and ``"The
+    Godfather"`` find "Godfather, The (1972)".
+
+    Raises:
+        ValueError: no such movie (naming the closest titles), or several (naming their ids).
     """
-    by_title = {t.casefold(): int(i) for i, t in zip(movies["item_id"], movies["title"], strict=True)}
+    titles, ids = movies["title"].astype(str).tolist(), movies["item_id"].astype(int).tolist()
+    query = " ".join(title.casefold().split())
+    found = [n for n, t in enumerate(titles) if " ".join(t.casefold().split()) == query]
+    name, year = title_key(title)
+    keys = [title_key(t) for t in titles]
+    if not found:
+        found = [n for n, key in enumerate(keys) if key[0] == name and year in (None, key[1])]
+    if len(found) == 1:
+        return ids[found[0]]
+    if found:
+        listed = "; ".join(f"{titles[n]} (id {ids[n]})" for n in found)
+        raise ValueError(f"{title!r} matches {len(found)} movies: {listed}. Pass one of these "
+                         "ids instead (or the full title with its year).")
+    names = [key[0] for key in keys]
+    close = [t for t, n in zip(titles, names, strict=True) if name and name in n]
+    for n in difflib.get_close_matches(name, names, n=5, cutoff=0.6):
+        close.extend(t for t, m in zip(titles, names, strict=True) if m == n)
+    close = list(dict.fromkeys(close))[:5]
+    hint = f" Did you mean {close}?" if close else " Check the spelling, or pass the movie's id."
+    raise ValueError(f"No movie titled {title!r}.{hint}")
+
+
+def resolve_movies(ratings: Mapping[int | str, float], movies: pd.DataFrame) -> dict[int, float]:
+    """Map ``{movie id or title: rating}`` to ``{movie id: rating}``, checking values.
+
+    Titles are found by :func:`find_movie` (case-insensitive; "The Godfather" finds
+    "Godfather, The (1972)"); an unknown title's error lists the closest titles. Ratings
+    must be whole numbers 1..5, and each movie may be rated once (not by title and by id).
+    """
+    if not isinstance(ratings, Mapping):
+        raise TypeError("ratings must be a mapping {movie id or title: rating 1..5}, e.g. "
+                        f"{{'Star Wars (1977)': 5, 1: 4}}; got a {type(ratings).__name__}.")
     known_ids = set(movies["item_id"].astype(int))
     resolved: dict[int, float] = {}
+    given_as: dict[int, int | str] = {}
     for key, rating in ratings.items():
         if isinstance(key, str):
-            item_id = by_title.get(key.strip().casefold())
-            if item_id is None:
-                close = difflib.get_close_matches(key, movies["title"].tolist(), n=3)
-                hint = f" Did you mean {close}?" if close else ""
-                raise ValueError(f"No movie titled {key!r}.{hint}")
-        else:
+            item_id = find_movie(key, movies)
+        elif (isinstance(key, numbers.Real) and not isinstance(key, bool)
+              and float(key).is_integer()):
             item_id = int(key)
             if item_id not in known_ids:
                 raise ValueError(f"No movie with id {item_id}; ids run from "
                                  f"{min(known_ids)} to {max(known_ids)}.")
-        if not 1 <= float(rating) <= 5:
-            raise ValueError(f"Ratings must be between 1 and 5; got {rating} for {key!r}.")
+        else:
+            raise TypeError(f"Movie {key!r}: give a movie by its id (an int) or its title "
+                            f"(a str), not a {type(key).__name__}.")
+        if item_id in given_as:
+            raise ValueError(f"Movie {item_id} is rated twice, as {given_as[item_id]!r} and as "
+                             f"{key!r}; rate each movie once.")
+        given_as[item_id] = key
+        if isinstance(rating, bool) or not isinstance(rating, numbers.Real):
+            raise ValueError(f"The rating of {key!r} is {rating!r}; ratings must be numbers "
+                             "1..5 (whole stars), e.g. 4.")
+        if not (1 <= rating <= 5 and float(rating).is_integer()):
+            raise ValueError(f"Ratings must be whole numbers between 1 and 5; got {rating} for "
+                             f"{key!r}.")
         resolved[item_id] = float(rating)
     return resolved
+
+
+def check_k(k: Any) -> None:
+    """Refuse a ``k`` (list length) that is not a whole number (bools, floats, None, str)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k (how many movies to recommend) must be a whole number >= 1, e.g. "
+                        f"k=10; got {k!r} ({type(k).__name__}).")
+
+
+def normalise_attributes(attributes: Mapping[str, Any] | None,
+                         tables: FeatureTables) -> dict[str, Any] | None:
+    """``attributes`` with ``occupation`` spelled as in ``tables.occupations`` and
+    ``gender`` upper-cased, so that ``"Engineer"`` and ``"f"`` are accepted.
+
+    Raises:
+        ValueError: an occupation outside the vocabulary (the message lists it).
+    """
+    if attributes is None:
+        return None
+    if not isinstance(attributes, Mapping):
+        raise TypeError("attributes must be a mapping such as {'gender': 'F', 'age': 31, "
+                        f"'occupation': 'engineer'}}, not a {type(attributes).__name__}.")
+    values = dict(attributes)
+    if tables.occupations and "occupation" in values:
+        spelled = {o.casefold(): o for o in tables.occupations}
+        given = values["occupation"]
+        match = spelled.get(given.strip().casefold()) if isinstance(given, str) else None
+        if match is None:
+            raise ValueError(f"Unknown occupation {given!r}; choose one of "
+                             f"{list(tables.occupations)} (any case).")
+        values["occupation"] = match
+    if isinstance(values.get("gender"), str) and values["gender"].strip().upper() in ("F", "M"):
+        values["gender"] = values["gender"].strip().upper()
+    return values
 
 
 def new_user_row(ratings: Mapping[int | str, float], columns: ColumnIndex, tables: FeatureTables,
@@ -136,7 +240,8 @@ def new_user_row(ratings: Mapping[int | str, float], columns: ColumnIndex, table
             ignored when the columns have no attribute block.
     """
     resolved = resolve_movies(ratings, movies)
-    return user_row(resolved, columns, tables, attributes if columns.n_attributes else None)
+    attributes = normalise_attributes(attributes, tables) if columns.n_attributes else None
+    return user_row(resolved, columns, tables, attributes)
 
 
 def popularity_scores(train: pd.DataFrame, columns: ColumnIndex, min_ratings: int = 20) -> np.ndarray:
@@ -161,6 +266,7 @@ def recommend_for_new_user(model: torch.nn.Module, ratings: Mapping[int | str, f
     saying which was used. Movies with fewer than ``min_ratings`` training ratings are not
     recommended (see :func:`too_few_ratings`).
     """
+    check_k(k)
     resolved = resolve_movies(ratings, movies)
     rated = np.isin(columns.item_ids, list(resolved)) | too_few_ratings(train, columns, min_ratings)
     if resolved or (columns.n_attributes and attributes is not None):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -38,10 +39,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from recsae.article import ARTICLE_EPOCHS, ARTICLE_LR, ARTICLE_WEIGHT_DECAY
+from recsae.article import ARTICLE_EPOCHS, ARTICLE_LR, ARTICLE_WEIGHT_DECAY, check_matrix
 from recsae.constants import clip_ratings
 from recsae.loss import masked_sse
-from recsae.model import StackedAutoencoder
+from recsae.model import ACTIVATIONS, StackedAutoencoder
 from recsae.runtime import as_float_tensor, get_device, progress_enabled, seed_everything, torch_threads
 from recsae.splits import holdout_per_user
 
@@ -88,15 +89,29 @@ class TrainConfig:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        self.hidden = tuple(int(h) for h in self.hidden)
+        hidden = tuple(self.hidden) if np.iterable(self.hidden) and not isinstance(
+            self.hidden, str) else ()
+        _require(bool(hidden) and all(_real(h) and h == int(h) >= 1 for h in hidden), "hidden",
+                 "a non-empty sequence of whole layer sizes >= 1, e.g. (20, 10, 20)", self.hidden)
+        self.hidden = tuple(int(h) for h in hidden)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}.")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}.")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1.")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), not {self.val_fraction}.")
+        _require(isinstance(self.activation, str) and self.activation in ACTIVATIONS,
+                 "activation", f"one of {sorted(ACTIVATIONS)}", self.activation)
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            _require(_integer(value) and value >= 1, name, "a whole number >= 1", value)
+        _require(self.patience is None or _integer(self.patience) and self.patience >= 1,
+                 "patience", "a whole number >= 1, or None (no early stopping)", self.patience)
+        _require(_integer(self.seed) and self.seed >= 0, "seed", "a whole number >= 0", self.seed)
+        _require(_real(self.lr) and self.lr > 0, "lr", "a finite number > 0", self.lr)
+        _require(_real(self.weight_decay) and self.weight_decay >= 0, "weight_decay",
+                 "a finite number >= 0", self.weight_decay)
+        for name in ("momentum", "dropout", "val_fraction"):
+            value = getattr(self, name)
+            _require(_real(value) and 0 <= value < 1, name, "a number in [0, 1)", value)
 
     @classmethod
     def article_settings(cls, hidden: Sequence[int] = (20, 10, 20), **overrides: Any
@@ -125,6 +140,22 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
         return cls(**d)
+
+
+def _integer(value: Any) -> bool:
+    """An int (NumPy's included), not a bool or a float such as 2.5 or 200.0."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _real(value: Any) -> bool:
+    """A finite int or float (NumPy's included), not a bool or a string."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _require(ok: bool, name: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"TrainConfig.{name} must be {rule}, not {value!r}.")
 
 
 class FitResult(NamedTuple):
@@ -288,6 +319,10 @@ def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = N
         ``val_rmse`` is NaN without validation) and the best epoch. Predict the test
         ratings from the users' *full* training rows: ``predict(model, train)``.
     """
+    check_matrix(train, n_rating_columns, "train")
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig (TrainConfig.from_dict(d) for a dict), "
+                        f"not a {type(config).__name__}.")
     with torch_threads(threads):
         return _fit(np.asarray(train, dtype=np.float32), n_rating_columns,
                     config or TrainConfig(), get_device(device), sparse)

@@ -13,7 +13,7 @@ from recsae.baselines import (
     MFConfig,
     Popularity,
 )
-from recsae.data import load_split
+from recsae.data import DataFormatError, load_split
 from recsae.protocol import evaluate_rating_model, score_all
 from recsae.ranking import evaluate_ranking, ranking_masks
 from recsae.splits import validation_split
@@ -85,7 +85,8 @@ def test_biased_mf_learns_a_small_low_rank_problem_and_is_deterministic():
     rng = np.random.default_rng(0)
     users, items = np.meshgrid(np.arange(1, 31), np.arange(1, 41), indexing="ij")
     truth = 3 + np.outer(rng.normal(size=30), rng.normal(size=40)).ravel()
-    frame = pd.DataFrame({"user_id": users.ravel(), "item_id": items.ravel(), "rating": truth})
+    stars = np.clip(np.rint(truth), 1, 5).astype(np.int64)  # fit takes whole stars 1..5 only
+    frame = pd.DataFrame({"user_id": users.ravel(), "item_id": items.ravel(), "rating": stars})
     config = MFConfig(n_factors=4, n_epochs=40, lr=0.02, reg=0.01, batch_size=32, seed=1)
     model = BiasedMF(config).fit(frame)
     assert model.history_["train_rmse"].iloc[-1] < 0.5 * model.history_["train_rmse"].iloc[0]
@@ -128,3 +129,83 @@ def test_popularity_ranks_better_than_chance_on_u1(u1):
     metrics = evaluate_ranking(score_all(pop, users, items), seen, relevant, k=10)
     chance = relevant.sum() / (~seen).sum()  # precision of a random ranking
     assert metrics["precision@10"] > 5 * chance
+
+
+# ------------------------------------------------------------------ bad training frames
+
+MODELS = {
+    "GlobalMean": GlobalMean,
+    "BiasModel": BiasModel,
+    "Popularity": lambda: Popularity("mean"),
+    "BiasedMF": lambda: BiasedMF(MFConfig(n_factors=2, n_epochs=1)),
+}
+
+
+def random_frame(rng: np.random.Generator, n: int = 40) -> pd.DataFrame:
+    """``n`` distinct (user, movie) pairs with whole-star ratings."""
+    pairs = rng.choice(20 * 30, size=n, replace=False)
+    return pd.DataFrame({"user_id": pairs // 30 + 1, "item_id": pairs % 30 + 1,
+                         "rating": rng.integers(1, 6, size=n)})
+
+
+def corrupt(frame: pd.DataFrame, kind: str, rng: np.random.Generator) -> tuple[pd.DataFrame, str]:
+    """``frame`` with one randomly placed defect of ``kind``, and the message it must give."""
+    frame = frame.copy()
+    row = int(rng.integers(len(frame)))
+    if kind == "nan":
+        column = str(rng.choice(["user_id", "item_id", "rating"]))
+        frame[column] = frame[column].astype(np.float64)
+        frame.loc[row, column] = np.nan
+        return frame, r"empty fields \(NaN\)"
+    if kind == "off the scale":
+        frame.loc[row, "rating"] = int(rng.choice([0, 6, 600, -3, 10**6]))
+        return frame, r"ratings must lie on the scale 1..5"
+    if kind == "half star":
+        frame["rating"] = frame["rating"].astype(np.float64)
+        frame.loc[row, "rating"] = rng.integers(1, 5) + 0.5
+        return frame, r"ratings must lie on the scale 1..5 in steps of 1"
+    if kind == "non-integer id":
+        column = str(rng.choice(["user_id", "item_id"]))
+        frame[column] = frame[column].astype(np.float64)
+        frame.loc[row, column] += rng.uniform(0.1, 0.9)
+        return frame, f"every {column} must be an integer id"
+    other = (row + 1 + int(rng.integers(len(frame) - 1))) % len(frame)  # a duplicate pair
+    frame.loc[other, ["user_id", "item_id"]] = frame.loc[row, ["user_id", "item_id"]].to_numpy()
+    return frame, "rates the same movie twice for one user"
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("kind", ["nan", "off the scale", "half star", "non-integer id",
+                                  "duplicate"])
+@pytest.mark.parametrize("seed", range(3))
+def test_fit_refuses_a_bad_ratings_frame(name, kind, seed):
+    rng = np.random.default_rng(seed)
+    frame, message = corrupt(random_frame(rng), kind, rng)
+    with pytest.raises(DataFormatError, match=message) as error:
+        MODELS[name]().fit(frame)
+    assert f"the training ratings of {type(MODELS[name]()).__name__}.fit" in str(error.value)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fit_refuses_what_is_not_a_ratings_frame(name):
+    with pytest.raises(DataFormatError, match="is empty: there are no ratings"):
+        MODELS[name]().fit(TINY.iloc[:0])
+    with pytest.raises(DataFormatError, match="must be a pandas DataFrame with the columns"):
+        MODELS[name]().fit(TINY.to_numpy())
+    with pytest.raises(DataFormatError, match=r"lacks the columns \['rating'\]"):
+        MODELS[name]().fit(TINY.rename(columns={"rating": "stars"}))
+    with pytest.raises(DataFormatError, match="rating must be numeric"):
+        MODELS[name]().fit(TINY.assign(rating=["5", "four", "3"]))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fit_computes_on_the_callers_values(name):
+    """Validation changes nothing: float ratings, extra columns, a timestamp and numbers
+    written as strings all give the fit of the plain integer frame."""
+    frame = random_frame(np.random.default_rng(0))
+    users, items = np.array([1, 5, 99]), np.array([3, 99, 7])
+    expected = MODELS[name]().fit(frame).predict(users, items)
+    for variant in (frame.astype({"rating": np.float64}), frame.assign(timestamp=1, x="a"),
+                    frame.astype(str)):
+        np.testing.assert_array_equal(MODELS[name]().fit(variant).predict(users, items),
+                                      expected)

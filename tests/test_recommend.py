@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,3 +129,114 @@ def test_too_few_ratings_excludes_rare_movies(real):
                                            {"gender": "F", "age": 30, "occupation": "writer"},
                                            k=5, min_ratings=20)
     assert (counts.reindex(top["item_id"]) >= 20).all()
+
+
+# ------------------------------------------------------------------ bad input, friendly look-up
+
+CATALOGUE = pd.DataFrame({
+    "item_id": [1, 50, 127, 187, 246, 268, 313, 543, 600, 601],
+    "title": ["Toy Story (1995)", "Star Wars (1977)", "Godfather, The (1972)",
+              "Godfather: Part II, The (1974)", "Chasing Amy (1997)", "Chasing Amy (1997)",
+              "Titanic (1997)", "Misérables, Les (1995)", "Titanic (1953)", "Boot, Das (1981)"],
+    "genres": ["Comedy"] * 10,
+})
+
+
+@pytest.mark.parametrize(("title", "item_id"), [
+    ("star wars", 50), ("STAR WARS (1977)", 50), ("  Star   Wars ", 50),
+    ("godfather", 127), ("The Godfather", 127), ("the godfather (1972)", 127),
+    ("GODFATHER, THE (1972)", 127), ("The Godfather: Part II", 187), ("Les Miserables", 543),
+    ("das boot", 601), ("Titanic (1953)", 600),
+])
+def test_titles_match_up_to_case_article_accents_and_year(title, item_id):
+    assert recommend.resolve_movies({title: 4}, CATALOGUE) == {item_id: 4.0}
+
+
+@pytest.mark.parametrize(("title", "suggested"), [
+    ("star war", "Star Wars (1977)"), ("godfather part 2", "Godfather: Part II, The (1974)"),
+    ("The Godfather (1999)", "Godfather, The (1972)"), ("Toy Stroy", "Toy Story (1995)"),
+])
+def test_an_unknown_title_suggests_the_closest(title, suggested):
+    with pytest.raises(ValueError, match=re.escape(f"No movie titled {title!r}. Did you mean [")
+                       + ".*" + re.escape(repr(suggested))):
+        recommend.resolve_movies({title: 4}, CATALOGUE)
+
+
+def test_a_title_naming_several_movies_asks_for_the_id():
+    with pytest.raises(ValueError, match=r"'titanic' matches 2 movies: Titanic \(1997\) \(id "
+                                         r"313\); Titanic \(1953\) \(id 600\)\. Pass one of"):
+        recommend.resolve_movies({"titanic": 4}, CATALOGUE)
+    with pytest.raises(ValueError, match=r"matches 2 movies: .*\(id 246\); .*\(id 268\)"):
+        recommend.resolve_movies({"Chasing Amy (1997)": 4}, CATALOGUE)  # listed twice
+    assert recommend.resolve_movies({268: 4}, CATALOGUE) == {268: 4.0}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_rating_that_is_not_a_whole_number_1_to_5_names_the_movie(seed):
+    rng = np.random.default_rng(seed)
+    bad = [str(rng.choice(["five", "5", "", "4 stars"])), None, [5], True, {"stars": 4},
+           float(rng.uniform(-10, 0.99)), float(rng.uniform(5.01, 100)), float("nan"),
+           int(rng.integers(6, 1000)), int(rng.integers(1, 5)) + 0.5][seed % 10]
+    key = [50, "The Godfather", 1, "toy story"][int(rng.integers(4))]
+    with pytest.raises(ValueError, match=rf"(The rating of {re.escape(repr(key))} is .*; ratings "
+                                         r"must be numbers 1\.\.5)|(whole numbers between 1 and "
+                                         rf"5; got .* for {re.escape(repr(key))}\.)"):
+        recommend.resolve_movies({313: 5, key: bad, 600: 1}, CATALOGUE)
+
+
+def test_five_as_a_word():
+    with pytest.raises(ValueError, match=r"The rating of 'Star Wars \(1977\)' is 'five'; "
+                                         r"ratings must be numbers 1\.\.5"):
+        recommend.resolve_movies({"Star Wars (1977)": "five"}, CATALOGUE)
+    assert recommend.resolve_movies({50: np.int64(5), 1: np.float32(3.0)}, CATALOGUE) == {
+        50: 5.0, 1: 3.0}
+
+
+@pytest.mark.parametrize("ratings", [
+    {"Star Wars (1977)": 5, 50: 4}, {"star wars": 5, "STAR WARS (1977)": 4},
+    {127: 3, "The Godfather": 3}, {np.int64(1): 5, "toy story": 4},
+])
+def test_a_movie_rated_twice_is_refused_naming_both(ratings):
+    first, second = list(ratings)
+    with pytest.raises(ValueError, match=re.escape(f"is rated twice, as {first!r} and as "
+                                                   f"{second!r}; rate each movie once")):
+        recommend.resolve_movies(ratings, CATALOGUE)
+
+
+def test_movie_keys_and_the_mapping_itself_must_be_the_right_kind():
+    with pytest.raises(TypeError, match=r"by its id \(an int\) or its title \(a str\), not a "
+                                        "tuple"):
+        recommend.resolve_movies({(50, 1): 4}, CATALOGUE)
+    with pytest.raises(TypeError, match="not a float"):
+        recommend.resolve_movies({50.5: 4}, CATALOGUE)
+    with pytest.raises(TypeError, match=r"ratings must be a mapping .* got a list"):
+        recommend.resolve_movies([("Star Wars (1977)", 5)], CATALOGUE)
+
+
+@pytest.mark.parametrize("k", [2.5, 3.0, "3", None, True, False])
+def test_k_must_be_a_whole_number(toy, k):
+    columns, movies = toy
+    with pytest.raises(TypeError, match=r"k \(how many movies to recommend\) must be a whole "
+                                        rf"number >= 1, e\.g\. k=10; got {k!r}"):
+        recommend.recommend(np.ones(4), np.zeros(4, bool), columns, movies, k)
+    with pytest.raises(TypeError, match=r"k \(how many movies to recommend\)"):
+        recommend.recommend_for_new_user(EchoModel(np.ones(4)), {}, columns, None, movies,
+                                         pd.DataFrame(), k=k)
+    assert len(recommend.recommend(np.ones(4), np.zeros(4, bool), columns, movies,
+                                   np.int64(2))) == 2
+
+
+def test_occupation_and_gender_in_any_case(real):
+    train, tables, matrices, movies = real
+    columns = matrices.columns
+    expected = recommend.new_user_row({50: 5}, columns, tables, movies,
+                                      {"gender": "F", "age": 31, "occupation": "engineer"})
+    for occupation, gender in [("Engineer", "f"), ("ENGINEER ", "F"), ("engineer", " f ")]:
+        row = recommend.new_user_row({50: 5}, columns, tables, movies,
+                                     {"gender": gender, "age": 31, "occupation": occupation})
+        np.testing.assert_array_equal(row, expected)
+    with pytest.raises(ValueError, match=r"Unknown occupation 'astronaut'; choose one of \[.*"
+                                         r"'engineer'.*\] \(any case\)"):
+        recommend.recommend_for_new_user(EchoModel(np.zeros(columns.n_columns)), {50: 5}, columns,
+                                         tables, movies, train,
+                                         {"gender": "F", "age": 31, "occupation": "astronaut"})

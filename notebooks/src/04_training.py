@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (recsae)
 #     language: python
 #     name: python3
 # ---
@@ -28,9 +28,9 @@ seed = 0  # initial weights, validation split and batch order
 epochs = 200  # the article trains for 200 epochs
 fold = 1  # ML-100K split u{fold}.base / u{fold}.test
 feature_set = "ratings+genres+attributes"  # the article's headline configuration
-device = None  # None = CUDA when available, else CPU; or "cpu", "cuda"
+device = None  # None means CUDA when available, else CPU; or "cpu", "cuda"
 threads = 1  # torch CPU threads; 1 is fastest for these small per-user steps
-data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data/ folder
+data_dir = None  # download cache; None means $RECSAE_DATA_DIR or the project's data/ folder
 
 # %%
 # %matplotlib inline
@@ -57,8 +57,7 @@ item_mean_rmse = protocol.evaluate_rating_model(item_mean, test)["rmse"]
 # %% [markdown]
 # ## The article's network
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 runtime.seed_everything(seed)
 model = StackedAutoencoder(published.columns.n_columns, article_hidden_sizes(3))
 print(model)
@@ -103,13 +102,12 @@ print(f"best epoch {result.best_epoch} of {len(result.history)}")
 plots.training_curves(result.history, {"train_rmse": "train", "val_rmse": "validation"},
                       "Corrected: masked RMSE per epoch")
 
-# %%
+# %% tags=["nbval-check-output"]
 scores["corrected"] = score(training.predict(result.model, corrected.train), corrected)
 table = pd.DataFrame(scores).T[["article_metric", "n_users_in_article_metric", "global_rmse",
                                 "global_mae", "global_rmse_unclipped", "per_user_rmse"]]
 table.loc["global mean (baseline)"] = {"global_rmse": baseline_rmse}
 table.loc["each movie's mean (baseline)"] = {"global_rmse": item_mean_rmse}
-# NBVAL_CHECK_OUTPUT
 print(table.round(3).to_string())
 
 # %% [markdown]

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (recsae)
 #     language: python
 #     name: python3
 # ---
@@ -30,7 +30,7 @@ exact = "depth3"  # as-published cells with exact dynamics: "none", "headline", 
 fold = 1  # ML-100K split u{fold}.base / u{fold}.test
 threads = 1  # torch CPU threads per cell
 workers = 2  # cells trained at once, in separate processes (the table does not depend on it)
-data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data/ folder
+data_dir = None  # download cache; None means $RECSAE_DATA_DIR or the project's data/ folder
 
 # %%
 # %matplotlib inline
@@ -45,8 +45,7 @@ table = experiments.run_grid(train, test, depths=depths, epochs=epochs, exact=ex
                              threads=threads, workers=workers)
 print(f"grid: {len(table)} cells, {table['seconds'].sum() / 60:.1f} minutes of training")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(experiments.grid_note(table))
 shown = ["recipe", "features", "depth", "trainer", "article_metric",
          "n_users_in_article_metric", "global_rmse", "global_mae", "per_user_rmse"]

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (recsae)
 #     language: python
 #     name: python3
 # ---
@@ -27,7 +27,7 @@ seed = 0  # initial weights, validation split and batch order
 epochs = 200  # per rung, as in the article
 fold = 1  # ML-100K split u{fold}.base / u{fold}.test
 threads = 1  # torch CPU threads
-data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data/ folder
+data_dir = None  # download cache; None means $RECSAE_DATA_DIR or the project's data/ folder
 
 # %%
 from recsae import ablation, data, metrics
@@ -43,9 +43,8 @@ baseline_rmse = metrics.global_mean_rmse(train["rating"], test["rating"])
 # with the article's metric against the three test matrices the article used. The
 # predictions are identical in every row; only the columns of the test matrix change.
 
-# %%
+# %% tags=["nbval-check-output"]
 artifacts = ablation.metric_artifacts(train, test, "as_published", data_dir)
-# NBVAL_CHECK_OUTPUT
 print(artifacts.round(3).to_string(index=False))
 
 # %% [markdown]
@@ -68,12 +67,11 @@ print(artifacts.round(3).to_string(index=False))
 # loss over observed ratings) with the article's RMSprop and weight decay; rung 6 is the
 # full correction. All use the 3-layer net and the same seed.
 
-# %%
+# %% tags=["nbval-check-output"]
 ladder = ablation.bug_ladder(train, test, epochs=epochs, seed=seed, threads=threads,
                              data_dir=data_dir)
 shown = ["rung", "trainer", "article_metric", "n_users_in_article_metric", "global_rmse",
          "global_mae", "per_user_rmse"]
-# NBVAL_CHECK_OUTPUT
 print(f"global-mean baseline RMSE: {baseline_rmse:.3f}")
 print(ladder[shown].round(3).to_string(index=False))
 

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (recsae)
 #     language: python
 #     name: python3
 # ---
@@ -28,11 +28,11 @@ fold = 1  # ML-100K split u{fold}.base / u{fold}.test
 feature_set = "ratings+genres+attributes"
 user = 1  # the existing user to recommend for
 k = 10  # length of each list
-min_ratings = 20  # only recommend movies with at least this many training ratings (0 = all)
+min_ratings = 20  # only recommend movies with at least this many training ratings (0 for all)
 checkpoint_path = "../build/checkpoints/07_corrected.pt"  # relative to notebooks/
-device = None  # None = CUDA when available, else CPU
+device = None  # None means CUDA when available, else CPU
 threads = 1  # torch CPU threads
-data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data/ folder
+data_dir = None  # download cache; None means $RECSAE_DATA_DIR or the project's data/ folder
 
 # %%
 from dataclasses import replace
@@ -56,7 +56,7 @@ columns = matrices.columns
 # loading it needs no training data. It is read with `torch.load(weights_only=True)`,
 # which cannot run code hidden in a file.
 
-# %%
+# %% tags=["nbval-check-output"]
 config = replace(training.TrainConfig(), epochs=epochs, seed=seed)
 result = training.fit(matrices.train, columns.n_items, config, device=device, threads=threads)
 checkpoint.save(checkpoint_path, result.model, config, columns,
@@ -64,7 +64,6 @@ checkpoint.save(checkpoint_path, result.model, config, columns,
 loaded = checkpoint.load(checkpoint_path)
 same = np.allclose(training.predict(loaded.model, matrices.train),
                    training.predict(result.model, matrices.train), atol=1e-6)
-# NBVAL_CHECK_OUTPUT
 print("reloaded model gives the same predictions:", same)
 print("checkpoint columns == training columns:", loaded.columns == columns)
 
@@ -74,12 +73,11 @@ print("checkpoint columns == training columns:", loaded.columns == columns)
 # Score every movie from the user's training row, drop the movies they already rated, and
 # keep the best `k`. First with every movie as a candidate:
 
-# %%
+# %% tags=["nbval-check-output"]
 model = loaded.model
 row_index = int(np.flatnonzero(columns.user_ids == user)[0])
 scores = recommend.score_rows(model, matrices.train[row_index], columns)[0]
 rated = matrices.train[row_index, columns.rating_slice] > 0
-# NBVAL_CHECK_OUTPUT
 print(recommend.recommend(scores, rated, columns, movies, k)[["rank", "title", "predicted_rating"]]
       .to_string(index=False))
 
@@ -91,10 +89,9 @@ print(recommend.recommend(scores, rated, columns, movies, k)[["rank", "title", "
 # `min_ratings` training ratings. (ML-100K also lists a few films twice under different
 # ids, like *Butcher Boy, The (1998)*: a quirk of the data, not of the model.)
 
-# %%
+# %% tags=["nbval-check-output"]
 rare = recommend.too_few_ratings(train, columns, min_ratings)
 top = recommend.recommend(scores, rated | rare, columns, movies, k)
-# NBVAL_CHECK_OUTPUT
 print(f"user {user} rated {rated.sum()} movies in training; {rare.sum()} movies have fewer than "
       f"{min_ratings} ratings. Top {k}:")
 print(top[["rank", "title", "genres", "predicted_rating"]].to_string(index=False))
@@ -112,13 +109,12 @@ top.assign(test_rating=top["item_id"].map(user_test))
 # Five ratings (by title or id) and three attributes are enough: `new_user_row` encodes
 # them with the same code that built the training rows, genre shares included.
 
-# %%
+# %% tags=["nbval-check-output"]
 newcomer = {"Star Wars (1977)": 5, "Return of the Jedi (1983)": 5, "Alien (1979)": 4,
             "Sleepless in Seattle (1993)": 1, "Titanic (1997)": 2}
 attributes = {"gender": "F", "age": 31, "occupation": "engineer"}
 for_newcomer = recommend.recommend_for_new_user(model, newcomer, columns, tables, movies, train,
                                                 attributes, k, min_ratings)
-# NBVAL_CHECK_OUTPUT
 print(for_newcomer[["rank", "title", "genres", "source"]].to_string(index=False))
 shared = len(set(for_newcomer["item_id"]) & set(top["item_id"]))
 print(f"titles shared with user {user}'s list: {shared} of {k}")
@@ -135,8 +131,7 @@ print(f"titles shared with user {user}'s list: {shared} of {k}")
 # fallback ranks movies by their training mean, shrunk toward the global mean so that a
 # film with a single 5-star rating does not top the list.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 stranger = recommend.recommend_for_new_user(model, {}, columns, tables, movies, train, k=k)
 print(stranger[["rank", "title", "source"]].to_string(index=False))
 
@@ -148,7 +143,7 @@ print(stranger[["rank", "title", "source"]].to_string(index=False))
 # and count a hit for each movie they rated 4 or 5 in `u1.test`. The same code scores two
 # simple references: the most-rated movies (popularity) and the user + item bias model.
 
-# %%
+# %% tags=["nbval-check-output"]
 seen, relevant = ranking.ranking_masks(train, test, columns.user_ids, columns.item_ids)
 autoencoder_scores = recommend.score_rows(model, matrices.train, columns)
 popularity = baselines.Popularity(score="count").fit(train)
@@ -163,7 +158,6 @@ candidates = {
 }
 ranking_table = pd.DataFrame({name: ranking.evaluate_ranking(s, seen, relevant, k)
                               for name, s in candidates.items()}).T
-# NBVAL_CHECK_OUTPUT
 print(ranking_table.round(3).to_string())
 
 # %% [markdown]

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (recsae)
 #     language: python
 #     name: python3
 # ---
@@ -27,7 +27,7 @@ epochs = 200  # the user autoencoder's maximum epochs
 include_item_autoencoders = True  # I-AutoRec and the tuned blend (about 3 of the minutes here)
 budgets = [0, 1, 3, 5, 10]  # training ratings kept per test user in the cold-start study
 threads = 1  # torch CPU threads
-data_dir = None  # download cache; None = $RECSAE_DATA_DIR or the project's data/ folder
+data_dir = None  # download cache; None means $RECSAE_DATA_DIR or the project's data/ folder
 
 # %%
 # %matplotlib inline
@@ -50,7 +50,7 @@ config = replace(training.TrainConfig(), epochs=epochs, seed=seed)
 # 4 or 5; movies the user rated in training are not candidates). The user autoencoder is
 # the corrected one of notebook 4 (ratings only; side features in part 2).
 
-# %%
+# %% tags=["nbval-check-output"]
 factories = {
     "global mean": baselines.GlobalMean,
     "user + item bias": baselines.BiasModel,
@@ -63,7 +63,6 @@ if include_item_autoencoders:
 cv = crossval.cross_validate(factories, folds=folds, data_dir=data_dir, dataset=dataset,
                                seed=seed)
 summary = crossval.summarise(cv)
-# NBVAL_CHECK_OUTPUT
 print(f"{dataset}, folds {folds}: mean ± std over folds")
 print(crossval.format_summary(summary, ("rmse", "mae", "ndcg@10", "precision@10"), 3)
       .to_string())
@@ -109,13 +108,12 @@ plots.cross_validation(cv, "rmse", published)
 # reduced ratings, and popularity for ranking. Candidates for the ranking are movies with at
 # least 20 training ratings (notebook 7 shows why).
 
-# %%
+# %% tags=["nbval-check-output"]
 if dataset == "ml-100k":
     train, test = data.load_split(1, data_dir)
     cold = coldstart.cold_start_study(train, test, budgets, seed, config, data_dir=data_dir,
                                       threads=threads, min_item_ratings=20)
     shown = ["model", "budget", "rmse", "mae", "ndcg@10", "precision@10"]
-    # NBVAL_CHECK_OUTPUT
     print(cold[shown].round(3).to_string(index=False))
 else:
     cold = None

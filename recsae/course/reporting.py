@@ -1,8 +1,10 @@
 """Record the metrics a notebook reports, so `make run` can collect them.
 
-A notebook calls :func:`record_metrics` with a flat ``{name: value}`` dict. The values are
-printed rounded (stable text for nbval) and, when the runner set ``$RECSAE_METRICS_PATH``,
-merged into that JSON file. Run interactively, nothing is written.
+A notebook calls :func:`record_metrics` with a flat ``{name: value}`` dict. It prints
+nothing: the rounded values travel in an invisible output of the cell (MIME type
+:data:`METRICS_MIMETYPE`, next to an empty ``text/plain``), so the committed notebook
+carries them for the book (``book/build.py``) without showing the learner a debug dump;
+and when the runner set ``$RECSAE_METRICS_PATH`` they are merged into that JSON file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 METRICS_PATH_ENV = "RECSAE_METRICS_PATH"
+METRICS_MIMETYPE = "application/vnd.recsae.metrics+json"
 
 
 def metric_key(*parts: str) -> str:
@@ -31,15 +34,16 @@ def format_value(value: float | int, digits: int = 3) -> str:
     return f"{float(value):.{digits}f}"
 
 
-def record_metrics(metrics: Mapping[str, float | int], digits: int = 3, echo: bool = True) -> None:
-    """Print ``metrics`` rounded to ``digits`` and append them to the run's metrics file.
+def record_metrics(metrics: Mapping[str, float | int], digits: int = 3, echo: bool = False) -> None:
+    """Record ``metrics`` rounded to ``digits``: in the notebook (an invisible output) and in
+    the run's metrics file.
 
     Args:
         metrics: flat mapping, names that explain themselves (``"as_published.global_rmse"``).
-        digits: decimals kept, in print and in the file.
-        echo: print one ``name: value`` line per metric.
+        digits: decimals kept, in the notebook and in the file.
+        echo: also print one ``name: value`` line per metric (for debugging).
 
-    Returns None, so a notebook cell ending with this call shows only the printed lines.
+    Returns None, so a notebook cell ending with this call shows nothing.
     """
     rounded: dict[str, float | int] = {}
     for name, value in metrics.items():
@@ -54,20 +58,88 @@ def record_metrics(metrics: Mapping[str, float | int], digits: int = 3, echo: bo
         width = max((len(n) for n in rounded), default=0)
         for name, value in rounded.items():
             print(f"{name:<{width}}  {format_value(value, digits)}")
+    _display_invisibly(rounded)
     path = os.environ.get(METRICS_PATH_ENV)
     if path:
         _merge_json(Path(path), rounded)
 
 
+def _display_invisibly(rounded: Mapping[str, float | int]) -> None:
+    """Attach ``rounded`` to the running notebook cell as an output nobody sees (an empty
+    ``text/plain`` and the metrics under :data:`METRICS_MIMETYPE`); nothing outside IPython."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    display({"text/plain": "", METRICS_MIMETYPE: dict(rounded)}, raw=True)
+
+
+class MetricsFileError(ValueError):
+    """A metrics/timings file that exists but does not hold a JSON object."""
+
+
+def read_json_object(path: Path) -> dict:
+    """The JSON object in ``path``, or ``{}`` if the file does not exist.
+
+    Raises :class:`MetricsFileError` (naming the file) if it exists but does not parse as a
+    JSON object: merging into it would silently drop what it held.
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MetricsFileError(
+            f"{path} is not valid JSON ({exc}); it may be truncated by an interrupted write. "
+            f"Delete it or fix it, then run again.") from None
+    if not isinstance(value, dict):
+        raise MetricsFileError(f"{path} holds a JSON {type(value).__name__}, not an object; "
+                               f"delete it or fix it, then run again.")
+    return value
+
+
+def _new_file_mode() -> int:
+    """The permission bits ``open(path, "w")`` gives a new file under the current umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old content or the new, never a
+    truncated file: a temporary file in the same folder, then :func:`os.replace`.
+
+    The file keeps the permissions of the file it replaces, or gets those of a plainly
+    created file (the umask), not :func:`tempfile.mkstemp`'s private 0600.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = _new_file_mode()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _merge_json(path: Path, new: Mapping[str, float | int]) -> None:
     """Update the JSON object in ``path`` with ``new``, writing atomically."""
-    current = json.loads(path.read_text()) if path.is_file() else {}
+    current = read_json_object(path)
     current.update(new)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(current, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
 def metrics_markdown(metrics: Mapping[str, Mapping[str, float | int]], digits: int = 3) -> str:
