@@ -4,7 +4,7 @@
     python book/build.py --out DIR       # elsewhere
 
 Nothing is executed and no data is needed: the pages show the outputs the notebooks were
-committed with. The sources are assembled in ``build/book-src/``:
+committed with. The sources are assembled in ``build/book-work/src/``:
 
 * ``index.md``: ``book/index.md`` with its ``{{ ... }}`` fields filled in, among them the
   headline results table, whose numbers are read from the notebooks' recorded metrics
@@ -229,17 +229,26 @@ def assemble(src: Path) -> None:
     shutil.copy2(BENCHMARKS, src / "benchmarks.md")
 
 
-def build(out: Path, src: Path, doctrees: Path, quiet: bool = True) -> int:
-    """Assemble the sources and run Sphinx (warnings are errors); returns its exit status."""
+def build(out: Path, work: Path, quiet: bool = True) -> int:
+    """Assemble the sources in ``work/src`` and run Sphinx into ``work/html`` (warnings are
+    errors), then move the site to ``out``; returns Sphinx's exit status.
+
+    ``work`` also holds Sphinx's doctrees and MyST-NB's ``jupyter_execute`` folder (which
+    MyST-NB always puts next to Sphinx's output folder). A failed build leaves no ``out``.
+    """
     from sphinx.cmd.build import build_main
 
-    assemble(src)
-    for folder in (out, doctrees):
+    for folder in (work, out):
         if folder.exists():
             shutil.rmtree(folder)
-    args = ["-b", "html", "-W", "--keep-going", "-n", "-E", "-j", "1",
-            "-c", str(BOOK_DIR), "-d", str(doctrees), str(src), str(out)]
-    return build_main((["-q"] if quiet else []) + args)
+    assemble(work / "src")
+    args = ["-b", "html", "-W", "--keep-going", "-n", "-E", "-j", "1", "-c", str(BOOK_DIR),
+            "-d", str(work / "doctrees"), str(work / "src"), str(work / "html")]
+    status = build_main((["-q"] if quiet else []) + args)
+    if status == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(work / "html", out)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,15 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="Sphinx's progress messages")
     args = parser.parse_args(argv)
     out = args.out.resolve()
+    work = out.parent / f"{out.name}-work"
     start = time.perf_counter()
     try:
-        status = build(out, out.parent / f"{out.name}-src", out.parent / f"{out.name}-doctrees",
-                       quiet=not args.verbose)
+        status = build(out, work, quiet=not args.verbose)
     except BookError as error:
         print(f"make book: {error}", file=sys.stderr)
         return 1
     if status:
-        print("make book: failed (Sphinx warnings are errors; see above).", file=sys.stderr)
+        print(f"make book: failed (Sphinx warnings are errors; see above). The partial site is in "
+              f"{work / 'html'}.", file=sys.stderr)
         return status
     print(f"make book: {out / 'index.html'} ({time.perf_counter() - start:.1f} s)")
     return 0

@@ -1,6 +1,6 @@
 """Sphinx configuration of the tutorial's website (``make book``).
 
-The sources are not here: ``book/build.py`` assembles them in ``build/book-src/`` (the
+The sources are not here: ``book/build.py`` assembles them in ``build/book-work/src/`` (the
 committed notebooks, the generated landing page, the README's errata, docs/benchmarks.md)
 and runs Sphinx on them with this folder as configuration folder. Nothing is executed:
 the notebooks are rendered with the outputs they were committed with.
