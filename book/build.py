@@ -65,7 +65,7 @@ HEADLINE_ROWS = (
                 "as_published.global_rmse", "as_published.article_metric"),
     HeadlineRow("the same net, corrected", "04_training",
                 "corrected.global_rmse", "corrected.article_metric"),
-    HeadlineRow("I-AutoRec ensemble + MF (`recsae.autorec.best_autoencoder`)",
+    HeadlineRow("I-AutoRec ensemble + MF blend, the best autoencoder here",
                 "08_beyond_the_article", "best.fold1_rmse"),
 )
 # Others' published number, quoted next to ours (recsae's PUBLISHED_U1_RMSE).
