@@ -8,11 +8,12 @@ export TQDM_DISABLE ?= 1
 # two cores, and the committed notebook outputs were produced this way.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: run test lint notebooks bench bench-quick lock clean help
+.PHONY: run test lint notebooks book bench bench-quick lock clean help
 
 help:
 	@echo "make run        download ML-100K if needed, execute every notebook into build/"
 	@echo "make test       ruff + the whole pytest suite (unit, nbval, papermill smoke runs)"
+	@echo "make book       the tutorial as a website, build/book/ (committed notebooks, not re-run)"
 	@echo "make notebooks  maintainers: re-execute notebooks/ in place (refresh committed outputs)"
 	@echo "make bench      speed/memory benchmarks -> docs/benchmarks.md"
 	@echo "make lock       regenerate requirements.lock from the current venv"
@@ -30,6 +31,11 @@ run: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/python -m recsae.course.runner refresh
+
+# The tutorial as a static website from the committed notebooks (nothing is executed):
+# build/book/index.html. Sphinx warnings are errors (book/build.py, book/conf.py).
+book: $(STAMP)
+	$(BIN)/python book/build.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
