@@ -8,7 +8,7 @@ committed with. The sources are assembled in ``build/book-work/src/``:
 
 * ``index.md``: ``book/index.md`` with its ``{{ ... }}`` fields filled in, among them the
   headline results table, whose numbers are read from the notebooks' recorded metrics
-  (the ``name  value`` lines that :func:`recsae.reporting.record_metrics` prints);
+  (the ``name  value`` lines that the outputs of :func:`recsae.course.reporting.record_metrics`);
 * ``notebooks/*.ipynb``: copies of ``notebooks/[0-9][0-9]_*.ipynb``, one page each, in order;
 * ``article_errors.md``: the README's section "What the article got wrong", cut out of
   README.md at build time;
@@ -36,13 +36,17 @@ ROOT = BOOK_DIR.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 README = ROOT / "README.md"
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
+# Markdown links in the notebooks to repository files that the book has as pages.
+REPO_LINKS = {"docs/benchmarks.md": "benchmarks.md", "README.md": "index.md"}
 PACKAGE_DIR = ROOT / "recsae"
 PUBLISHED_TABLE = "PUBLISHED_U1_RMSE"  # others' published u1.test RMSEs, defined in recsae
 DEFAULT_OUT = ROOT / "build" / "book"
 
 ERRATA_TITLE = "What the article got wrong"
 
-# One line that record_metrics prints: a metric name, spaces, a number.
+# recsae.course.reporting.METRICS_MIMETYPE (read here without importing recsae and torch).
+METRICS_MIMETYPE = "application/vnd.recsae.metrics+json"
+# One line that record_metrics printed (before it went silent): a name, spaces, a number.
 _METRIC_LINE = re.compile(r"^(?P<name>[A-Za-z0-9_.@-]+) +(?P<value>-?\d+(?:\.\d+)?)$")
 _RECORD_CALL = re.compile(r"\brecord_metrics\s*\(")
 _FIELD = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -88,25 +92,30 @@ def _text(value: str | list[str]) -> str:
     return value if isinstance(value, str) else "".join(value)
 
 
-def recorded_metrics(notebook: Path) -> dict[str, str]:
-    """The metrics a committed notebook recorded, ``{name: value as printed}``.
+def _recorded_pairs(output: dict) -> list[tuple[str, str]]:
+    """``(name, value)`` pairs one output of a ``record_metrics`` cell holds: the invisible
+    metrics bundle (:data:`METRICS_MIMETYPE`, values to 3 decimals) or, in notebooks run
+    before record_metrics went silent, its printed ``name  value`` lines."""
+    bundle = output.get("data", {}).get(METRICS_MIMETYPE)
+    if isinstance(bundle, dict):
+        return [(name, str(value) if isinstance(value, int) else f"{float(value):.3f}")
+                for name, value in bundle.items()]
+    if output.get("output_type") != "stream" or output.get("name") != "stdout":
+        return []
+    return [(m["name"], m["value"]) for line in _text(output.get("text", "")).splitlines()
+            if (m := _METRIC_LINE.match(line.strip()))]
 
-    Read from the printed output of the code cells that call ``record_metrics(...)``: one
-    ``name  value`` line per metric. Values stay text, exactly as the notebook shows them.
-    """
+
+def recorded_metrics(notebook: Path) -> dict[str, str]:
+    """The metrics a committed notebook recorded, ``{name: value as text}``, read from the
+    outputs of the code cells that call ``record_metrics(...)``."""
     nb = json.loads(notebook.read_text(encoding="utf-8"))
     metrics: dict[str, str] = {}
     for cell in nb.get("cells", []):
         if cell.get("cell_type") != "code" or not _RECORD_CALL.search(_text(cell.get("source", ""))):
             continue
         for output in cell.get("outputs", []):
-            if output.get("output_type") != "stream" or output.get("name") != "stdout":
-                continue
-            for line in _text(output.get("text", "")).splitlines():
-                match = _METRIC_LINE.match(line.strip())
-                if not match:
-                    continue
-                name, value = match["name"], match["value"]
+            for name, value in _recorded_pairs(output):
                 if metrics.get(name, value) != value:
                     raise BookError(f"{notebook.name} records {name} twice, as {metrics[name]} "
                                     f"and {value}.")
@@ -215,7 +224,16 @@ def assemble(src: Path) -> None:
     (src / "notebooks").mkdir(parents=True)
     notebooks = list_notebooks()
     for path in notebooks:
-        shutil.copy2(path, src / "notebooks" / path.name)
+        # Links from a notebook to the repository's docs/ point at the book's own pages.
+        text = path.read_text(encoding="utf-8")
+        for repo_path, page in REPO_LINKS.items():
+            text = text.replace(f"](../{repo_path})", f"](../{page})")
+        nb = json.loads(text)
+        for cell in nb.get("cells", []):  # record_metrics' invisible outputs: data, not page
+            if "outputs" in cell:
+                cell["outputs"] = [o for o in cell["outputs"]
+                                   if METRICS_MIMETYPE not in o.get("data", {})]
+        (src / "notebooks" / path.name).write_text(json.dumps(nb, indent=1), encoding="utf-8")
 
     index = fill((BOOK_DIR / "index.md").read_text(encoding="utf-8"), {
         "headline_table": headline_table(),

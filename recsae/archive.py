@@ -1,4 +1,5 @@
-"""Read the members of a zip archive defensively: safe paths, plausible sizes, bounded copies.
+"""Read the members of a zip archive defensively: safe paths, plausible sizes, bounded copies,
+and the archive's published checksums where its dataset entry has them.
 
 :mod:`recsae.download` extracts MovieLens archives through this module. Each check here
 raises :class:`UnusableArchive` with a sentence saying what is wrong; the caller names the
@@ -9,8 +10,9 @@ exception on a corrupt archive (``zlib.error``, ``NotImplementedError``, ``struc
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from recsae.datasets import DatasetSpec
@@ -42,27 +44,45 @@ def safe_member_name(name: str) -> PurePosixPath:
     return path
 
 
+def checksum_problem(path: Path, spec: DatasetSpec) -> str | None:
+    """What is wrong with the archive at ``path`` against the checksums published for
+    ``spec``'s archive (``spec.archive_checksums``), or None if it matches them all."""
+    digests = {name: hashlib.new(name, usedforsecurity=False) for name in spec.archive_checksums}
+    if not digests:
+        return None
+    with open(path, "rb") as fh:
+        while block := fh.read(_BLOCK):
+            for digest in digests.values():
+                digest.update(block)
+    for name, expected in spec.archive_checksums.items():
+        if (actual := digests[name].hexdigest()) != expected:
+            return (f"has the {name.upper()} {actual}, not the published {expected}: it is "
+                    f"corrupt, truncated, or not the {spec.name} release recsae knows.")
+    return None
+
+
 def find_members(zf: zipfile.ZipFile, spec: DatasetSpec,
                  archive_size: int) -> dict[str, zipfile.ZipInfo]:
-    """The entry of each member of ``spec`` (``<name>/<member>``) in ``zf``, in spec order.
+    """The entry of each member of ``spec`` (``<folder>/<member>``, the folder being
+    ``spec.folder_in_archive``) in ``zf``, in spec order.
 
     Every member name is checked (:func:`safe_member_name`) and so is the uncompressed size
     each wanted member declares, against ``min(MAX_MEMBER_BYTES, MAX_RATIO * archive_size)``.
     """
-    names = {}
+    names, folder = {}, spec.folder_in_archive
     for info in zf.infolist():
         path = safe_member_name(info.filename)
-        if not info.is_dir() and path.parent.name == spec.name:
+        if not info.is_dir() and path.parent.name == folder:
             names[path.name] = info
     missing = sorted(m for m in spec.members if m not in names)
     if missing:
-        raise UnusableArchive(f"lacks {', '.join(missing)} under '{spec.name}/': it is not a "
+        raise UnusableArchive(f"lacks {', '.join(missing)} under '{folder}/': it is not a "
                               f"complete {spec.name} archive.")
     limit = min(MAX_MEMBER_BYTES, MAX_RATIO * archive_size)
     for member in spec.members:
         if names[member].file_size > limit:
             raise UnusableArchive(
-                f"declares {spec.name}/{member} as {names[member].file_size} bytes, more than "
+                f"declares {folder}/{member} as {names[member].file_size} bytes, more than "
                 f"the {limit} allowed for an archive of {archive_size} bytes: it is corrupt or "
                 "a zip bomb."
             )

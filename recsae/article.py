@@ -78,7 +78,10 @@ def check_matrix(train: Any, n_rating_columns: Any, what: str = "train") -> None
                          f"ColumnIndex's n_items), not {n_rating_columns!r}.")
     if kind == "f":
         if isinstance(values, torch.Tensor):
-            bad = (~torch.isfinite(values)).cpu().numpy()
+            flags = ~torch.isfinite(values)
+            if values.dtype == torch.float64:  # beyond float32's range becomes inf
+                flags |= values.abs() > torch.finfo(torch.float32).max
+            bad = flags.cpu().numpy()
         else:
             bad = ~np.isfinite(values)
             if values.dtype.itemsize > 4:  # float64 beyond float32's range becomes inf
@@ -96,7 +99,7 @@ def article_loop(model: StackedAutoencoder, train: np.ndarray, n_rating_columns:
     """Train ``model`` in place with the article's loop; return its printed loss per epoch.
 
     One optimizer step per user, users in row order, no minibatches, no shuffling. The
-    three bugs are marked ``BUG`` where they happen.
+    two bugs are marked ``BUG`` where they happen, the output masking where it happens.
 
     Args:
         model: a sigmoid :class:`StackedAutoencoder` on the CPU.
@@ -181,6 +184,10 @@ def train_as_published(model: StackedAutoencoder, train: np.ndarray | torch.Tens
     Returns:
         History ``[epochs, 4]``: ``epoch``, ``article_train_metric`` (the article's printed
         loss), ``n_users`` (users stepped on), ``seconds`` (cumulative).
+
+    Raises:
+        TypeError, ValueError: before ``model`` is touched, for what is not a user matrix
+            (:func:`check_matrix`) or a model the loop cannot reproduce.
     """
     check_matrix(train, n_rating_columns, "train")
     if model.activation_name != "sigmoid" or model.dropout_p != 0.0:

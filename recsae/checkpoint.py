@@ -123,10 +123,18 @@ def save(path: str | os.PathLike[str], model: StackedAutoencoder,
         model: the trained model (any device; weights are stored on the CPU).
         config: a :class:`TrainConfig` or a plain dict (e.g. the as-published settings).
         columns: the column index of the matrices the model was trained on.
-        metadata: extra plain values (str, int, float, bool, None, lists and dicts of them).
+        metadata: extra plain values (str, int, float, bool, None, lists and dicts of them;
+            NumPy scalars are stored as the equal Python numbers).
 
     Returns:
-        The path written.
+        The path written (with the permissions of a new file under the current umask).
+
+    Raises:
+        TypeError: a value a ``weights_only`` load could not read back (see :func:`plain`),
+            or a model, config or columns of the wrong kind.
+        ValueError: ``columns`` describes another number of columns than the model's inputs.
+        CheckpointError: the disk is full, the folder read-only or not writable (nothing is
+            left under ``path``; an earlier file there is unchanged).
     """
     path = Path(path)
     if not isinstance(model, StackedAutoencoder):

@@ -9,11 +9,12 @@ Protocol (ML-100K ``u1``, the ``"corrected"`` recipe: ML-100K's own ``u.item`` g
 
 1. **Training.** One :class:`~recsae.model.StackedAutoencoder` per feature set (default
    ``"ratings"`` and ``"ratings+genres+attributes"``) is trained once with
-   :func:`recsae.training.fit` and ``config`` (default :class:`~recsae.training.TrainConfig`)
-   on the ``u1.base`` user matrix. ``fit`` has no input dropout or denoising (its target is
-   the input row; only the validation ratings are hidden), so the models never see a
-   sparse row during training: they are used as they are, and what this measures is how a
-   model trained the standard way copes with a cold user.
+   :func:`recsae.training.fit` and ``config`` (default :class:`~recsae.training.TrainConfig`),
+   by default (``holdout_users=True``, the strict protocol) on the ``u1.base`` rows of the
+   users who are *not* test users, so that a cold user is truly new to the model. ``fit``
+   has no input dropout or denoising (its target is the input row; only the validation
+   ratings are hidden), so the models never see a sparse row during training: what this
+   measures is how a model trained the standard way copes with a cold user.
 2. **Which users.** The test users are the users with a ``u1.test`` rating (459 on ``u1``;
    each has 4 to 582 ``u1.base`` ratings, so a budget above 4 keeps fewer for some users;
    the ``mean_kept`` column says how many were kept on average).
@@ -44,18 +45,19 @@ Protocol (ML-100K ``u1``, the ``"corrected"`` recipe: ML-100K's own ``u.item`` g
    few kept ratings) and :class:`~recsae.baselines.Popularity` (rating counts of the reduced
    ratings; a ranking baseline only, so its RMSE and MAE are NaN).
 
-Caveat (the ``holdout_users`` switch): by default the autoencoders are trained on every
-user's full ``u1.base`` row, test users included, and at test time get a reduced row: the
-usual "new information arrives for a known user" protocol of autoencoder recommenders.
-The model has then seen these users' hidden ratings, and a side-feature row (age,
-gender and occupation together nearly identify an ML-100K user) could in principle let it
-recall them: a leak in favour of the side features. ``holdout_users=True`` is the strict
-protocol: the autoencoders are trained without the test users' rows (on the other ~484
-users), so a cold user is truly new. The bias and popularity baselines are always fitted
-on the reduced ratings, which is already the strict protocol for them.
+The two protocols (``holdout_users``). ``True`` (the default, strict): the autoencoders
+never see the test users' rows in training (they are trained on the other ~484 users).
+``False``: they are trained on every user's full ``u1.base`` row, test users included, and
+at test time get a reduced row, the "new information arrives for a known user" protocol
+of many autoencoder papers. The model has then seen the hidden ratings, and a side-feature
+row (age, gender and occupation together nearly identify an ML-100K user) could let it
+recall them: a leak in favour of the side features. Pass ``holdout_users=(True, False)``
+to train both and compare them in one table (the ``holdout_users`` column says which row
+is which). The bias and popularity baselines are always fitted on the reduced ratings,
+which is already the strict protocol for them, so they appear once, as strict rows.
 
-Cost: with ``TrainConfig()`` (200 epochs) a two-model study takes about 30 s on two busy
-CPU cores with one torch thread, most of it the two ``fit`` calls.
+Cost: with ``TrainConfig()`` (200 epochs), one ``fit`` per (protocol, feature set); a fit
+on 943 users takes about 2 s on an idle core (``docs/benchmarks.md``), less on 484.
 """
 
 from __future__ import annotations
@@ -182,8 +184,8 @@ def cold_start_study(train: pd.DataFrame, test: pd.DataFrame,
                      config: TrainConfig | None = None,
                      feature_sets: Sequence[str] = FEATURE_SETS,
                      data_dir: PathLike = None, threads: int | None = 1,
-                     holdout_users: bool = False, k: int = 10, min_item_ratings: int = 1,
-                     device: str | None = "cpu") -> pd.DataFrame:
+                     holdout_users: bool | Sequence[bool] = True, k: int = 10,
+                     min_item_ratings: int = 1, device: str | None = "cpu") -> pd.DataFrame:
     """Run the cold-start study of the module docstring.
 
     Args:
@@ -195,8 +197,9 @@ def cold_start_study(train: pd.DataFrame, test: pd.DataFrame,
         feature_sets: one autoencoder per name in :data:`recsae.features.FEATURE_SETS`.
         data_dir: cache folder of the side tables.
         threads: torch CPU threads for training and prediction.
-        holdout_users: train the autoencoders without the test users' rows (strict
-            protocol; see the module docstring).
+        holdout_users: ``True`` (strict, default): train the autoencoders without the test
+            users' rows; ``False``: on every user's full row; a sequence such as
+            ``(True, False)``: both, one set of autoencoders per protocol.
         k: ranking cut-off.
         min_item_ratings: only movies with at least this many ``u1.base`` ratings are
             ranking candidates (default 1: every movie rated in training). Raise it (e.g. to
@@ -205,55 +208,70 @@ def cold_start_study(train: pd.DataFrame, test: pd.DataFrame,
         device: where the autoencoders train (None: CUDA if available).
 
     Returns:
-        One row per (model, budget), columns :func:`table_columns`: the autoencoders (in
-        ``feature_sets`` order), then ``bias`` and ``popularity``. ``attrs`` holds
-        ``fits`` (per feature set: ``best_epoch``, ``epochs_run``, ``seconds``,
-        ``n_train_users``) and the total ``seconds``.
+        One row per (model, protocol, budget), columns :func:`table_columns`: per budget the
+        autoencoders (protocols in the given order, ``feature_sets`` order within each), then
+        ``bias`` and ``popularity`` (once, ``holdout_users=True``). ``attrs["fits"]`` holds,
+        per ``(features, holdout_users)``: ``best_epoch``, ``epochs_run``, ``seconds``,
+        ``n_train_users`` and ``full_row_rmse`` (the test RMSE when the test users give all
+        their ``u1.base`` ratings, the warm case); ``attrs["seconds"]`` the total.
     """
     start = time.perf_counter()
     config = config or TrainConfig()
+    protocols = [bool(holdout_users)] if isinstance(holdout_users, bool | np.bool_) else [
+        bool(h) for h in holdout_users]
+    if not protocols or len(set(protocols)) != len(protocols):
+        raise ValueError(f"holdout_users must be a bool or distinct bools, not {holdout_users!r}.")
     tables = load_feature_tables(RECIPE, data_dir)
     test_users = np.unique(test["user_id"].to_numpy())
 
     # The corrected recipe's rating columns: every u.item movie, for every feature set.
     item_ids = np.asarray(tables.movie_ids)
     n_items = item_ids.size
-    models, fits = {}, {}
-    for features in feature_sets:
-        full = build_from_tables(train, test, tables, features)
-        rows = full.train
-        if holdout_users:
-            rows = rows[~np.isin(full.columns.user_ids, test_users)]
-        fitted = fit(rows, n_items, config, device=device, threads=threads)
-        models[features] = fitted.model
-        fits[features] = {"best_epoch": fitted.best_epoch, "epochs_run": len(fitted.history),
-                          "seconds": float(fitted.history["seconds"].iloc[-1]),
-                          "n_train_users": int(rows.shape[0])}
-
     # Fixed for every budget: the targets, the excluded items (all of the user's u1.base
     # movies, kept or hidden) and the rankable candidates (movies rated in u1.base).
     target = rating_matrix(test, test_users, item_ids)
     seen = rating_matrix(train, test_users, item_ids, on_unknown="drop") > 0
     candidates = candidate_items(train, item_ids, max(1, min_item_ratings))
 
+    models, fits = {}, {}
+    for held in protocols:
+        for features in feature_sets:
+            full = build_from_tables(train, test, tables, features)
+            rows = full.train
+            if held:
+                rows = rows[~np.isin(full.columns.user_ids, test_users)]
+            fitted = fit(rows, n_items, config, device=device, threads=threads)
+            models[features, held] = fitted.model
+            warm = full.train[pd.Index(full.columns.user_ids).get_indexer(test_users)]
+            with torch_threads(threads):
+                warm_pred = predict(fitted.model, warm)[:, :n_items]
+            fits[features, held] = {
+                "best_epoch": fitted.best_epoch, "epochs_run": len(fitted.history),
+                "seconds": float(fitted.history["seconds"].iloc[-1]),
+                "n_train_users": int(rows.shape[0]),
+                "full_row_rmse": metrics.global_rmse(warm_pred, target, target != 0)}
+
     records = []
     for budget in budgets:
         reduced = truncate_ratings(train, test_users, int(budget), seed)
         kept = reduced["user_id"].isin(test_users).sum() / test_users.size
-        info = {"budget": int(budget), "mean_kept": float(kept), "holdout_users": holdout_users}
-        for features, model in models.items():
-            inputs = cold_inputs(reduced, test, tables, features, test_users)
+        info = {"budget": int(budget), "mean_kept": float(kept)}
+        inputs = {features: cold_inputs(reduced, test, tables, features, test_users)
+                  for features in feature_sets}
+        for (features, held), model in models.items():
             with torch_threads(threads):
-                pred = predict(model, inputs)[:, :n_items]
+                pred = predict(model, inputs[features])[:, :n_items]
             records.append({"model": ae_name(features), "features": features, **info,
+                            "holdout_users": held,
                             **score_predictions(pred, target, seen, candidates, k)})
+        strict = {**info, "holdout_users": True}
         bias = BiasModel().fit(reduced)
-        records.append({"model": BIAS, "features": "ratings", **info, **score_predictions(
+        records.append({"model": BIAS, "features": "ratings", **strict, **score_predictions(
             score_all(bias, test_users, item_ids), target, seen, candidates, k)})
         popularity = Popularity("count").fit(reduced)
         scores = score_all(popularity, test_users, item_ids)
         # A ranking baseline: its counts are not ratings, so no RMSE (NaN).
-        records.append({"model": POPULARITY, "features": "none", **info,
+        records.append({"model": POPULARITY, "features": "none", **strict,
                         **score_predictions(scores, target, seen, candidates, k),
                         "rmse": np.nan, "mae": np.nan})
     table = pd.DataFrame.from_records(records, columns=table_columns(k))

@@ -1,10 +1,10 @@
 """The dataset table: every MovieLens dataset recsae knows, one entry each.
 
-An entry (:class:`DatasetSpec`) says where the archive is, which member files it holds and
-their pinned SHA-256, how its files are parsed, its rating scale and how it is split into
-train and test. :mod:`recsae.download` fetches and verifies by it, :mod:`recsae.data` parses
-by it and :mod:`recsae.splits` splits by it. Adding a dataset whose files use a format
-recsae already reads is one new entry in :data:`DATASETS`.
+An entry (:class:`DatasetSpec`) says where the archive is, the checksums published for it,
+which member files it holds and their pinned SHA-256, how its files are parsed, its rating
+scale and how it is split into train and test. :mod:`recsae.download` fetches and verifies
+by it, :mod:`recsae.data` parses by it and :mod:`recsae.splits` splits by it. Adding a
+dataset whose files use a format recsae already reads is one new entry in :data:`DATASETS`.
 """
 
 from __future__ import annotations
@@ -20,23 +20,37 @@ GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
 class DatasetSpec:
     """What one MovieLens dataset is made of, and how to read and split it.
 
+    How a file is trusted: a member with a pinned SHA-256 is checked wherever it comes from
+    (cache, archive, mirror). A member pinned ``None`` is trusted only as far as its source:
+    extracted from an archive that matched a published checksum (``archive_sha256`` /
+    ``archive_md5``, checked by :mod:`recsae.download` before extraction), it is that
+    published file; placed in the cache by hand, or fetched alone from a mirror, it is
+    **unverified**: only the loader's format checks (columns, header, ids, rating scale,
+    repeats) guard it.
+
     Attributes:
-        name: the dataset's name, also its archive's (``<name>.zip``) and folder's.
-        members: file name -> pinned SHA-256 (``None``: no pinned hash known; the
-            loader's format checks are then the only guard).
+        name: the dataset's name, also its archive's (``<name>.zip``) and its cache folder's.
+        members: file name -> pinned SHA-256 (``None``: no pinned hash known; see above).
         ratings: the file holding every rating.
         rating_format: how :mod:`recsae.data` parses it: ``"tab"`` (headerless,
-            tab-separated ``user, item, rating, timestamp``) or ``"double_colon"``
-            (``user::item::rating::timestamp``).
+            tab-separated ``user, item, rating, timestamp``), ``"double_colon"``
+            (``user::item::rating::timestamp``) or ``"csv"`` (comma-separated, with the
+            header ``userId,movieId,rating,timestamp``).
         users, movies: the user and movie tables (None: the dataset has none).
         table_format: the layout of ``users``/``movies`` (``"ml-100k"``: ``|``-separated,
-            genre flags; ``"ml-1m"``: ``::``-separated, ``|``-joined genre names).
+            genre flags; ``"ml-1m"``: ``::``-separated, ``|``-joined genre names;
+            ``"csv"``: ``movies.csv`` with the header ``movieId,title,genres``).
         encoding: of every text file.
         rating_scale: ``(lowest, highest, step)`` of a rating.
         split: ``"shipped"`` (the archive ships train/test folds, ``u{fold}.base`` and
             ``u{fold}.test`` for each of ``folds``) or ``"random"`` (a seeded uniform
             split of ``ratings``, ``test_fraction`` of them in the test part; see
             :func:`recsae.splits.random_split`).
+        archive_folder: the folder inside the archive that holds the members, when it is
+            not ``name`` (ML-10M's ``ml-10m.zip`` unpacks into ``ml-10M100K/``).
+        archive_sha256, archive_md5: the archive's checksums as published by a trusted
+            source (None: none published). A mirror must then serve the original archive,
+            byte for byte, not a repacked one.
     """
 
     name: str
@@ -51,6 +65,20 @@ class DatasetSpec:
     split: str = "random"
     folds: tuple[str, ...] = ()
     test_fraction: float = 0.1
+    archive_folder: str | None = None
+    archive_sha256: str | None = None
+    archive_md5: str | None = None
+
+    @property
+    def folder_in_archive(self) -> str:
+        """The folder of the archive that holds the members (``archive_folder`` or ``name``)."""
+        return self.archive_folder or self.name
+
+    @property
+    def archive_checksums(self) -> dict[str, str]:
+        """``{"sha256": hex, "md5": hex}``: the archive's published checksums, those known."""
+        pairs = (("sha256", self.archive_sha256), ("md5", self.archive_md5))
+        return {algorithm: value for algorithm, value in pairs if value is not None}
 
     @property
     def archive(self) -> str:
@@ -116,7 +144,46 @@ ML1M = DatasetSpec(
     ratings="ratings.dat", rating_format="double_colon", users="users.dat",
     movies="movies.dat", table_format="ml-1m", split="random", test_fraction=0.1,
 )
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (ML100K, ML1M)}
+
+# The larger MovieLens datasets: half stars 0.5..5, no shipped split (a seeded random 90/10),
+# no user table. Their members have no pinned SHA-256 (no trusted source publishes one);
+# their archives are pinned instead, to checksums published by GroupLens itself
+# (``<archive>.md5`` next to each archive) and by TensorFlow Datasets
+# (tensorflow/datasets, tensorflow_datasets/url_checksums/movielens.txt). A member placed
+# in the cache by hand, or fetched alone from a mirror, is unverified (format checks only).
+HALF_STARS = (0.5, 5.0, 0.5)
+ML_LATEST_SMALL = DatasetSpec(
+    # A "latest" release: GroupLens regenerates it now and then (this one: September 2018,
+    # 100,836 ratings); a new release fails the pinned SHA-256, by design.
+    "ml-latest-small", dict.fromkeys(("ratings.csv", "movies.csv")),
+    ratings="ratings.csv", rating_format="csv", movies="movies.csv", table_format="csv",
+    encoding="utf-8", rating_scale=HALF_STARS, split="random", test_fraction=0.1,
+    archive_sha256="696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",  # TFDS
+)
+ML10M = DatasetSpec(
+    # Only GroupLens' MD5 is published for ml-10m.zip (TFDS has no ML-10M); no SHA-256.
+    "ml-10m", dict.fromkeys(("ratings.dat", "movies.dat")),
+    ratings="ratings.dat", rating_format="double_colon", movies="movies.dat",
+    table_format="ml-1m", encoding="utf-8", rating_scale=HALF_STARS, split="random",
+    test_fraction=0.1, archive_folder="ml-10M100K",
+    archive_md5="ce571fd55effeba0271552578f2648bd",  # GroupLens, ml-10m.zip.md5
+)
+ML20M = DatasetSpec(
+    "ml-20m", dict.fromkeys(("ratings.csv", "movies.csv")),
+    ratings="ratings.csv", rating_format="csv", movies="movies.csv", table_format="csv",
+    encoding="utf-8", rating_scale=HALF_STARS, split="random", test_fraction=0.1,
+    archive_sha256="96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",  # TFDS
+    archive_md5="cd245b17a1ae2cc31bb14903e1204af3",  # GroupLens, ml-20m.zip.md5
+)
+ML25M = DatasetSpec(
+    "ml-25m", dict.fromkeys(("ratings.csv", "movies.csv")),
+    ratings="ratings.csv", rating_format="csv", movies="movies.csv", table_format="csv",
+    encoding="utf-8", rating_scale=HALF_STARS, split="random", test_fraction=0.1,
+    archive_sha256="8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",  # TFDS
+    archive_md5="6b51fb2759a8657d3bfcbfc42b592ada",  # GroupLens, ml-25m.zip.md5
+)
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec for spec in (ML100K, ML1M, ML_LATEST_SMALL, ML10M, ML20M, ML25M)}
 
 
 def get_spec(dataset: str) -> DatasetSpec:

@@ -10,7 +10,9 @@ Where the data comes from, in order:
 
 ``http(s)://`` and ``file://`` URLs (and plain folder paths for the mirror) go through the
 same code path, :func:`urllib.request.urlopen`. We do not use pooch here: it has no
-``file://`` support, and we verify the members, not the archive, because mirrors repack it.
+``file://`` support, and we verify the members, not the archive, because mirrors repack it;
+only where a trusted source publishes the archive's checksum (and no member is pinned:
+ML-10M, ML-20M, ML-25M, ml-latest-small) is the archive checked, and must be the original.
 
 Nothing half-done is ever left where a later call would trust it: downloads go to a
 ``.part`` file renamed on success, and archives are extracted into a temporary folder whose
@@ -39,9 +41,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget bar in JupyterLab, text elsewhere
 
-from recsae.archive import UnusableArchive, copy_member, find_members
+from recsae.archive import UnusableArchive, checksum_problem, copy_member, find_members
 from recsae.datasets import GROUPLENS_BASE_URL, DatasetSpec, get_spec
 
 DATA_DIR_ENV = "RECSAE_DATA_DIR"
@@ -267,7 +269,8 @@ def extract(spec: DatasetSpec, archive: Path, data_dir: Path, origin: str) -> Pa
     Raises:
         ArchiveError: the archive cannot be read (truncated, not a zip, corrupt), has an
             unsafe member path or an implausible size, or lacks a member.
-        ChecksumError: a member's SHA-256 does not match.
+        ChecksumError: the archive does not match its published checksum, or a member its
+            pinned SHA-256.
         CacheError: ``data_dir`` cannot be written (read-only, disk full).
     """
     target = data_dir / spec.name
@@ -275,6 +278,9 @@ def extract(spec: DatasetSpec, archive: Path, data_dir: Path, origin: str) -> Pa
         staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=data_dir))
     try:
         try:
+            if problem := checksum_problem(archive, spec):  # where a checksum is published
+                raise ChecksumError(f"{archive} (from {origin}) {problem} It has been deleted; "
+                                    f"download {spec.url} again, or from another source you trust.")
             with zipfile.ZipFile(archive) as zf:
                 infos = find_members(zf, spec, archive.stat().st_size)
                 for member, info in infos.items():

@@ -15,22 +15,22 @@ Which trainer runs a cell (the ``trainer`` column says it for every row):
   settings (:meth:`TrainConfig.article_settings`: RMSprop lr 0.01, weight decay 0.5,
   sigmoid), ``"corrected (article settings)"``. The exact dynamics take one optimizer step
   per user (943 x 200 steps) and update every weight at each step; for the 5- and 7-layer
-  nets (~1.1M weights) that is ~10 minutes per cell on a 2-core CPU, too slow for a
+  nets (1.1M and 1.2M weights) that is ~10 minutes per cell on a 2-core CPU, too slow for a
   notebook, while the 3-layer net takes about half a minute. By default (``exact=
   "depth3"``) every 3-layer as-published cell runs the exact dynamics.
 
 Beware the stand-in: with gradients zeroed, weight decay 0.5 overwhelms each step's small
-gradient and the net collapses to near-zero outputs (mean prediction ~0.2, test RMSE 2.1-2.8
-on u1, against 1.15 for the global mean). The article's own loop escapes this only because
-its never-zeroed gradient *sum* keeps growing until it dwarfs the decay term. So the
-stand-in rows say nothing about how the article's 5- and 7-layer nets behaved; the table's
-``trainer`` column marks them.
+gradient and the net collapses to near-zero outputs (test RMSE 2.1-2.8 on u1). The article's
+own loop escapes this only because its never-zeroed gradient *sum* keeps growing until it
+dwarfs the decay term. The stand-in rows say nothing about the article's deep nets.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget bar in JupyterLab, text elsewhere
 
 from recsae import metrics
 from recsae.article import train_as_published
@@ -54,6 +54,7 @@ from recsae.user_matrix import UserMatrices, build_user_matrices
 DEPTHS = (3, 5, 7)
 HEADLINE = ("ratings+genres+attributes", 3)  # the article's best configuration
 EXACT_CHOICES = ("none", "headline", "depth3", "all")
+STAND_IN_CHOICES = ("all", "headline", "none")
 TRAINER_EXACT = "as_published (exact)"
 TRAINER_ARTICLE_SETTINGS = "corrected (article settings)"
 TRAINER_CORRECTED = "corrected"
@@ -217,32 +218,65 @@ def _run(cell: Cell) -> dict[str, object]:
                     cell.corrected_config, False, cell.threads)
 
 
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """The process pool of ``workers`` processes, started on first use and kept for later
+    calls (a process spends seconds importing torch and loading the numba kernels)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None or getattr(pool, "_broken", False):
+            if not _POOLS:
+                atexit.register(shutdown_pools)
+            # "spawn": a forked child would inherit torch's thread pool state from the parent.
+            pool = _POOLS[workers] = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_interrupts)
+        return pool
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the parent (which stops them): no traceback per worker when
+    a notebook's kernel is interrupted or shut down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def shutdown_pools(kill: bool = False) -> None:
+    """Stop the worker processes that :func:`run_cells` keeps (also done at exit); ``kill``:
+    at once, abandoning the cells they are training."""
+    with _POOLS_LOCK:
+        for pool in _POOLS.values():
+            if kill:
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
+            pool.shutdown(wait=not kill, cancel_futures=kill)
+        _POOLS.clear()
+
+
 def run_cells(cells: Sequence[Cell], workers: int = 1, memo: Memo | None = None,
               progress: bool = False) -> list[dict[str, object]]:
     """Train and score ``cells``; one row (see :data:`TABLE_COLUMNS`) per cell, in order.
 
     Args:
         cells: what to train.
-        workers: cells trained at once, each in its own process (``"spawn"``: a forked child
-            would inherit torch's thread state). The cells are independent and seeded, so
-            the rows do not depend on it; 2 workers of 1 thread halve the wall time on 2
-            cores.
+        workers: cells trained at once, each in its own process (kept for later calls,
+            :func:`shutdown_pools`). The cells are independent and seeded, so the rows do
+            not depend on it; 2 workers of 1 thread halve the wall time on 2 cores.
         memo: a results cache, called as ``memo("experiment_cell", compute, **cell_key(c))``
             (:func:`recsae.course.cache.cached`): a cell that another notebook or an earlier
             run already trained is read back instead of trained again. None: train all.
         progress: one tqdm bar over the cells (off when ``$TQDM_DISABLE`` is set).
     """
-    lock = threading.Lock()
-    pool: list[ProcessPoolExecutor] = []  # created on the first cache miss only
+    stop = threading.Event()
 
     def compute(cell: Cell) -> dict[str, object]:
         if workers <= 1:
             return _run(cell)
-        with lock:
-            if not pool:
-                pool.append(ProcessPoolExecutor(
-                    max_workers=workers, mp_context=multiprocessing.get_context("spawn")))
-        return pool[0].submit(_run, cell).result()
+        if stop.is_set():
+            raise RuntimeError("run_cells was interrupted.")
+        return _pool(workers).submit(_run, cell).result()
 
     def one(cell: Cell) -> dict[str, object]:
         row = (compute(cell) if memo is None
@@ -251,30 +285,40 @@ def run_cells(cells: Sequence[Cell], workers: int = 1, memo: Memo | None = None,
         return {**row, "recipe": cell.matrices.recipe, "features": cell.matrices.features}
 
     bar = tqdm(total=len(cells), desc="cells", disable=not progress_enabled(progress))
+    # Threads only wait: on the cache, or on the process pool that does the training.
+    ex = ThreadPoolExecutor(max_workers=max(1, len(cells) if workers > 1 else 1))
+    # Longest first (the exact loop, then the deeper nets): the pool ends evenly.
+    order = sorted(range(len(cells)), key=lambda i: (cells[i].trainer != TRAINER_EXACT,
+                                                     -cells[i].depth))
+    futures = {ex.submit(one, cells[i]): i for i in order}
+    rows: list[dict[str, object]] = [{} for _ in cells]
     try:
-        # Threads only wait: on the cache, or on the process pool that does the training.
-        with ThreadPoolExecutor(max_workers=max(1, len(cells) if workers > 1 else 1)) as ex:
-            futures = {ex.submit(one, cell): i for i, cell in enumerate(cells)}
-            rows: list[dict[str, object]] = [{} for _ in cells]
-            for future in as_completed(futures):
-                rows[futures[future]] = future.result()
-                bar.update()
+        for future in as_completed(futures):
+            rows[futures[future]] = future.result()
+            bar.update()
+    except BaseException:  # Ctrl-C or a failed cell: stop the rest at once
+        stop.set()
+        for future in futures:
+            future.cancel()
+        shutdown_pools(kill=True)
+        raise
     finally:
+        ex.shutdown(wait=False)
         bar.close()
-        for p in pool:
-            p.shutdown()
     return rows
 
 
 def grid_cells(train: pd.DataFrame, test: pd.DataFrame, *,
                recipes: Iterable[str] = RECIPES, feature_sets: Iterable[str] = FEATURE_SETS,
                depths: Iterable[int] = DEPTHS, epochs: int = 200,
-               exact: str | Iterable[tuple[str, int]] = "depth3", seed: int = 0,
-               corrected_config: TrainConfig = CORRECTED_CONFIG,
+               exact: str | Iterable[tuple[str, int]] = "depth3", stand_ins: str = "all",
+               seed: int = 0, corrected_config: TrainConfig = CORRECTED_CONFIG,
                matrices: Mapping[tuple[str, str], UserMatrices] | None = None,
                threads: int | None = 1) -> list[Cell]:
     """The cells of :func:`run_grid`, in the table's order (arguments as there)."""
     exact_set = exact_cells(exact)
+    if stand_ins not in STAND_IN_CHOICES:
+        raise ValueError(f"stand_ins must be one of {STAND_IN_CHOICES}, not {stand_ins!r}.")
     depths = list(depths)
     cells = []
     for recipe in recipes:
@@ -289,8 +333,10 @@ def grid_cells(train: pd.DataFrame, test: pd.DataFrame, *,
                     trainer = TRAINER_CORRECTED
                 elif (features, depth) in exact_set:
                     trainer = TRAINER_EXACT
-                else:
+                elif stand_ins == "all" or stand_ins == "headline" and features == HEADLINE[0]:
                     trainer = TRAINER_ARTICLE_SETTINGS
+                else:
+                    continue  # a stand-in cell left out
                 cells.append(Cell(cell_matrices, depth, trainer, epochs, seed,
                                   corrected_config, threads))
     return cells
@@ -299,8 +345,8 @@ def grid_cells(train: pd.DataFrame, test: pd.DataFrame, *,
 def run_grid(train: pd.DataFrame | None = None, test: pd.DataFrame | None = None, *,
              recipes: Iterable[str] = RECIPES, feature_sets: Iterable[str] = FEATURE_SETS,
              depths: Iterable[int] = DEPTHS, epochs: int = 200,
-             exact: str | Iterable[tuple[str, int]] = "depth3", seed: int = 0,
-             corrected_config: TrainConfig = CORRECTED_CONFIG,
+             exact: str | Iterable[tuple[str, int]] = "depth3", stand_ins: str = "all",
+             seed: int = 0, corrected_config: TrainConfig = CORRECTED_CONFIG,
              matrices: Mapping[tuple[str, str], UserMatrices] | None = None,
              progress: bool = False, threads: int | None = 1, workers: int = 1,
              memo: Memo | None = None) -> pd.DataFrame:
@@ -312,6 +358,8 @@ def run_grid(train: pd.DataFrame | None = None, test: pd.DataFrame | None = None
         epochs: per cell (the article: 200).
         exact: which as-published cells use the exact dynamics (:func:`exact_cells`);
             the others use the corrected trainer with the article's settings.
+        stand_ins: which of those other (stand-in) cells to run: ``"all"``, ``"headline"``
+            (ratings+genres+attributes only) or ``"none"``; the rest are left out.
         seed: the same seed for every cell.
         corrected_config: the corrected recipe's trainer settings (hidden sizes and epochs
             are set per cell).
@@ -328,7 +376,8 @@ def run_grid(train: pd.DataFrame | None = None, test: pd.DataFrame | None = None
     if train is None or test is None:
         train, test = load_split(1)
     cells = grid_cells(train, test, recipes=recipes, feature_sets=feature_sets, depths=depths,
-                       epochs=epochs, exact=exact, seed=seed, corrected_config=corrected_config,
+                       epochs=epochs, exact=exact, stand_ins=stand_ins, seed=seed,
+                       corrected_config=corrected_config,
                        matrices=matrices, threads=threads)
     rows = run_cells(cells, workers=workers, memo=memo, progress=progress)
     table = pd.DataFrame.from_records(rows, columns=TABLE_COLUMNS)
@@ -344,41 +393,3 @@ def grid_note(table: pd.DataFrame) -> str:
                           for r in group.itertuples())
         lines.append(f"{trainer}: {cells}")
     return "\n".join(lines)
-
-
-def feature_column_effect(pred_ratings: np.ndarray, test_matrices: Mapping[str, np.ndarray],
-                          n_rating_columns: int) -> pd.DataFrame:
-    """The article's metric for the *same* rating predictions against test matrices that
-    differ only in their extra (genre/attribute) columns.
-
-    The rating predictions do not change, so any change in the article's metric comes from
-    its denominator (non-zero entries of the whole row) and from which users it averages
-    over; the global RMSE column stays constant.
-
-    Args:
-        pred_ratings: ``[n_users, n_rating_columns]`` predicted ratings.
-        test_matrices: feature-set name -> test matrix ``[n_users, n_columns]``.
-        n_rating_columns: rating columns (first in every matrix).
-
-    Returns:
-        One row per feature set: ``features``, ``n_columns``, ``article_metric``,
-        ``article_metric_rated_users`` (same, averaged only over users with a test
-        rating: isolates the denominator effect), ``n_users_in_article_metric``,
-        ``n_users_with_test_ratings``, ``global_rmse``.
-    """
-    rows = []
-    for name, test in test_matrices.items():
-        pred = np.zeros(test.shape, dtype=np.float32)
-        pred[:, :n_rating_columns] = pred_ratings  # other columns never enter the metric
-        values, counted = metrics.article_metric_per_user(pred, test, n_rating_columns)
-        mask = metrics.rating_mask(test, n_rating_columns)
-        rated = mask.any(axis=1)
-        rows.append({
-            "features": name, "n_columns": test.shape[1],
-            "article_metric": float(values[counted].mean()),
-            "article_metric_rated_users": float(values[rated].mean()),
-            "n_users_in_article_metric": int(counted.sum()),
-            "n_users_with_test_ratings": int(rated.sum()),
-            "global_rmse": metrics.global_rmse(pred_ratings, test[:, :n_rating_columns], mask),
-        })
-    return pd.DataFrame.from_records(rows)

@@ -7,9 +7,12 @@ codes out and asks two questions of them:
 
 * what do they look like? :func:`user_codes` runs the encoder, :func:`pca` projects the
   codes onto their two directions of largest variance (a plain SVD of the centred codes);
-* what do they know? :func:`cross_validated_accuracy` fits a small logistic regression
+* what do they know? :func:`cross_validated_probe` fits a small logistic regression
   (Newton's method, NumPy only) that predicts a yes/no label, such as gender, from the
-  code, on folds it never trained on, next to the rate of always guessing the larger class.
+  code, on folds it never trained on, next to the rate of always guessing the larger class
+  and the area under the ROC curve (0.5: no better than chance);
+  :func:`component_correlations` relates the projected codes to simple traits of each user
+  (:func:`user_traits`: mean rating, number of ratings).
 
 :func:`user_labels` turns the ML-100K user table into the labels the figures colour by.
 Shapes: codes ``[n_users, n_units]``, labels ``[n_users]``.
@@ -28,7 +31,7 @@ from recsae.runtime import as_float_tensor
 
 # Age bands of the ML-100K users (ages 7 to 73): lower bound -> label.
 AGE_BANDS = ((0, "under 25"), (25, "25-34"), (35, "35-49"), (50, "50 and over"))
-OTHER_OCCUPATION = "any other"
+OTHER_OCCUPATION = "(all others)"
 
 
 @torch.no_grad()
@@ -114,10 +117,35 @@ def user_labels(users: pd.DataFrame, user_ids: np.ndarray, n_occupations: int = 
     common = sorted(counts.index, key=lambda name: (-counts[name], name))[:n_occupations]
     occupation = rows["occupation"].where(rows["occupation"].isin(common), OTHER_OCCUPATION)
     return pd.DataFrame({
-        "gender": rows["gender"].map({"F": "female", "M": "male"}).to_numpy(),
-        "age group": age_band(rows["age"].to_numpy()),
-        "occupation": occupation.to_numpy(),
+        "gender": pd.Categorical(rows["gender"].map({"F": "female", "M": "male"}).to_numpy(),
+                                 categories=["female", "male"]),
+        "age group": pd.Categorical(age_band(rows["age"].to_numpy()),
+                                    categories=[label for _, label in AGE_BANDS]),
+        "occupation": pd.Categorical(occupation.to_numpy(),
+                                     categories=[*common, OTHER_OCCUPATION]),
     })
+
+
+def user_traits(ratings: np.ndarray) -> pd.DataFrame:
+    """Two simple facts about each user from their rating block ``[n_users, n_items]``
+    (0 = unrated): ``mean rating`` and ``number of ratings (log)`` (natural log; NaN and
+    -inf for a user without ratings)."""
+    ratings = np.asarray(ratings, dtype=np.float64)
+    count = (ratings != 0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame({"mean rating": ratings.sum(axis=1) / count,
+                             "number of ratings (log)": np.log(count)})
+
+
+def component_correlations(coords: np.ndarray, traits: pd.DataFrame) -> pd.DataFrame:
+    """Pearson correlation of each column of ``coords`` ``[n, k]`` (rows ``PC 1..k``) with
+    each column of ``traits`` ``[n, m]``."""
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[0] != len(traits):
+        raise ValueError(f"coords {coords.shape} and traits ({len(traits)} rows) differ.")
+    table = {name: [float(np.corrcoef(coords[:, k], traits[name].to_numpy(float))[0, 1])
+                    for k in range(coords.shape[1])] for name in traits.columns}
+    return pd.DataFrame(table, index=[f"PC {k + 1}" for k in range(coords.shape[1])])
 
 
 def stratified_folds(y: np.ndarray, n_folds: int = 5, seed: int = 0) -> np.ndarray:
@@ -170,33 +198,61 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2,
     return theta[:-1], float(theta[-1])
 
 
-def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, n_folds: int = 5, seed: int = 0,
-                             l2: float = 1e-2) -> dict[str, float | int]:
+def roc_auc(scores: np.ndarray, y: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random positive (``y == 1``) scores
+    higher than a random negative, ties counting one half (0.5: the scores know nothing)."""
+    scores, y = np.asarray(scores, dtype=np.float64), np.asarray(y).astype(bool)
+    if y.all() or not y.any():
+        raise ValueError("the AUC needs both classes in y.")
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    # Average rank (1-based) of each distinct score, given to every sample holding it.
+    ends = np.cumsum(counts)
+    ranks = (ends - (counts - 1) / 2.0)[inverse]
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def cross_validated_probe(x: np.ndarray, y: np.ndarray, n_folds: int = 5, seed: int = 0,
+                          l2: float = 1e-2) -> dict[str, float | int]:
     """How well a logistic regression on ``x`` predicts the 0/1 labels ``y`` on users it
     was not fitted on (stratified ``n_folds``-fold cross-validation).
 
     Each fold standardises ``x`` with its training part's mean and spread, fits
-    :func:`fit_logistic` there and predicts the held-out part (probability > 0.5).
+    :func:`fit_logistic` there and scores the held-out part; a user is predicted 1 when
+    the probability is above 0.5.
 
     Returns:
-        ``accuracy`` (share of all users predicted right), ``balanced_accuracy`` (the mean
-        of the two classes' recalls: 0.5 is chance whatever the class sizes),
-        ``majority_rate`` (the accuracy of always guessing the larger class), ``n``.
+        ``accuracy`` (share of all users predicted right), ``majority_rate`` (the accuracy
+        of always guessing the larger class), ``balanced_accuracy`` (the mean of the two
+        classes' recalls: 0.5 for any guess that ignores ``x``), ``auc`` (:func:`roc_auc`
+        of the held-out scores: 0.5 is chance, whatever the threshold), ``n``.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y).astype(np.int64)
     if x.ndim != 2 or y.shape != (x.shape[0],) or set(np.unique(y)) != {0, 1}:
         raise ValueError("need x [n, d] and labels y [n] holding both 0 and 1.")
     fold = stratified_folds(y, n_folds, seed)
-    predicted = np.empty_like(y)
+    scores = np.empty(y.size)
     for k in range(n_folds):
         fit_rows, held = fold != k, fold == k
         mean, spread = x[fit_rows].mean(axis=0), x[fit_rows].std(axis=0)
         spread[spread == 0] = 1.0
         w, b = fit_logistic((x[fit_rows] - mean) / spread, y[fit_rows], l2)
-        predicted[held] = ((x[held] - mean) / spread @ w + b > 0).astype(np.int64)
+        scores[held] = (x[held] - mean) / spread @ w + b
+    predicted = (scores > 0).astype(np.int64)
     recalls = [float(np.mean(predicted[y == c] == c)) for c in (0, 1)]
     return {"accuracy": float(np.mean(predicted == y)),
-            "balanced_accuracy": float(np.mean(recalls)),
             "majority_rate": float(max(np.mean(y), 1 - np.mean(y))),
+            "balanced_accuracy": float(np.mean(recalls)),
+            "auc": roc_auc(scores, y),
             "n": int(y.size)}
+
+
+def shuffled_aucs(x: np.ndarray, y: np.ndarray, n_shuffles: int = 20, n_folds: int = 5,
+                  seed: int = 0, l2: float = 1e-2) -> np.ndarray:
+    """The AUC of :func:`cross_validated_probe` with the labels shuffled, ``n_shuffles``
+    times: how far from 0.5 chance alone moves it, for this many users and this class
+    balance. Returns ``[n_shuffles]``."""
+    rng = np.random.default_rng(seed)
+    return np.array([cross_validated_probe(x, rng.permutation(y), n_folds, seed, l2)["auc"]
+                     for _ in range(n_shuffles)])

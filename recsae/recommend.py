@@ -10,6 +10,7 @@ retraining: :func:`new_user_row` encodes them with the same code as the training
 from __future__ import annotations
 
 import difflib
+import functools
 import numbers
 import re
 import unicodedata
@@ -107,6 +108,7 @@ _YEAR = re.compile(r"\s*\((\d{4})\)(?:\s*\([^)]*\))?$")  # "(1995)", "(1995) (V)
 _INVERTED = re.compile(rf"^(.*), ({'|'.join(_ARTICLES)})$")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a catalogue's titles are keyed once, not per look-up
 def title_key(title: str) -> tuple[str, str | None]:
     """``(name, year)`` of a title, the same for "Godfather, The (1972)", "the godfather
     (1972)" and (year None) "The Godfather": case, accents, spacing and a leading article

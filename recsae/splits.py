@@ -2,11 +2,12 @@
 
 * :func:`load_dataset_split`: a dataset's train/test pair, as its table entry says
   (:mod:`recsae.datasets`). ML-100K ships its own five folds (``u1.base``/``u1.test`` ..
-  ``u5``), each test file a disjoint 20% of ``u.data``, returned as they are. ML-1M ships
-  one ``ratings.dat`` and no split; the usual protocol (AutoRec, GLocal-K) is a seeded
-  uniform 90/10 split of the ratings, which :func:`random_split` makes. Its ``fold``
-  argument picks one of the disjoint test blocks of the same seeded permutation, so folds
-  ``1..round(1 / test_fraction)`` of one seed are a K-fold cross-validation.
+  ``u5``), each test file a disjoint 20% of ``u.data``, returned as they are. The others
+  (ML-1M, ML-10M, ML-20M, ML-25M, ml-latest-small) ship one ratings file and no split; the
+  usual protocol (AutoRec, GLocal-K) is a seeded uniform 90/10 split of the ratings, which
+  :func:`random_split` makes. Its ``fold`` argument picks one of the disjoint test blocks
+  of the same seeded permutation, so folds ``1..round(1 / test_fraction)`` of one seed are
+  a K-fold cross-validation.
 * :func:`validation_split`: the same seeded uniform split carved from a *training* frame,
   where every hyper-parameter of a rating model is chosen (never on a test file).
 * :func:`holdout_per_user`: the user autoencoder's validation, carved from each row of a
@@ -101,9 +102,10 @@ def load_dataset_split(dataset: str = "ml-100k", fold: int | str = 1, seed: int 
     Args:
         dataset: a name in :data:`recsae.datasets.DATASETS`. ``"ml-100k"`` ships its folds:
             ``u{fold}.base``/``u{fold}.test`` (fold 1..5, 'a', 'b'; ``seed`` and
-            ``test_fraction`` are ignored). ``"ml-1m"`` is split at random: its ratings cut
-            by :func:`random_split` (``test_fraction``, default the entry's 0.1, ``seed``,
-            ``fold``; fold 1 = the usual seeded 90/10 split).
+            ``test_fraction`` are ignored). Every other dataset (``split="random"`` in its
+            entry) is split at random: its ratings cut by :func:`random_split`
+            (``test_fraction``, default the entry's 0.1, ``seed``, ``fold``; fold 1 = the
+            usual seeded 90/10 split).
         data_dir: cache folder (see :func:`recsae.download.default_data_dir`).
 
     Returns:

@@ -13,15 +13,14 @@ The objective of one minibatch :math:`B` of user rows :math:`x_u` is
 
 where :math:`m_{ui} = 1` for a rated movie (side-feature columns are inputs, never targets).
 
-* :func:`train_epoch` is one plain PyTorch epoch: forward, masked loss, ``backward()``,
-  optimizer step; :class:`DenseTrainer` runs it (on CUDA, or ``fit(..., sparse=False)``).
-* :func:`fit` runs the epochs, tracks the validation RMSE and keeps the best epoch. On the
-  CPU it dispatches each epoch to the speed engine (:mod:`recsae._fast`), which computes
-  the same loss, gradients and updates from the non-zero entries only; the tests prove the
-  two agree to float rounding.
+* :func:`train_epoch` is one plain PyTorch epoch (forward, masked loss, ``backward()``,
+  optimizer step); :class:`DenseTrainer` runs it (on CUDA, or ``sparse=False``).
+* :func:`fit` runs the epochs and keeps the best validation epoch. On the CPU it dispatches
+  each epoch to the speed engine (:mod:`recsae._fast`): the same loss, gradients and
+  updates from the non-zero entries only (the tests prove it, to float rounding).
 
-Shapes: a user matrix is ``[n_users, n_columns]`` float32, rating columns first
-(``[0, n_rating_columns)``), then any genre-count and attribute columns; 0 = no rating.
+Shapes: a user matrix is ``[n_users, n_columns]`` float32, rating columns first, then any
+genre-count and attribute columns; 0 = no rating.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget bar in JupyterLab, text elsewhere
 
 from recsae.article import ARTICLE_EPOCHS, ARTICLE_LR, ARTICLE_WEIGHT_DECAY, check_matrix
 from recsae.constants import clip_ratings
@@ -71,6 +70,9 @@ class TrainConfig:
             (None: run every epoch, still keeping the best epoch's weights).
         seed: seeds the initial weights, the validation split and the batch order.
         progress: tqdm bar over epochs (also off when ``$TQDM_DISABLE`` is set).
+
+    Every field is checked when a config is made (also by ``from_dict`` and checkpoints): a
+    ValueError names the field and the values it takes.
     """
 
     hidden: tuple[int, ...] = (20, 10, 20)
@@ -161,7 +163,7 @@ def _require(ok: bool, name: str, rule: str, value: Any) -> None:
 class FitResult(NamedTuple):
     """What :func:`fit` returns; unpacks as ``model, history, best_epoch``."""
 
-    model: StackedAutoencoder
+    model: torch.nn.Module
     history: pd.DataFrame
     best_epoch: int
 
@@ -184,16 +186,9 @@ def build_optimizer(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def observed_ratings_mask(inputs: torch.Tensor, n_rating_columns: int) -> torch.Tensor:
-    """Where a training row is scored: its non-zero *rating* columns, as 0/1 floats.
-
-    Args:
-        inputs: ``[n_users, n_columns]``.
-
-    Returns:
-        ``[n_users, n_columns]`` (same dtype and device), 0 on every feature column. Made
-        once per run, so that each minibatch's loss is two passes over full-width rows
-        instead of slicing, comparing and copying its rating block every step.
-    """
+    """Where a training row ``[n_users, n_columns]`` is scored: its non-zero *rating*
+    columns, as 0/1 floats of the same shape, dtype and device (0 on every feature column).
+    Made once per run, so each minibatch's loss is two passes over full-width rows."""
     mask = (inputs != 0).to(inputs.dtype)
     mask[:, n_rating_columns:] = 0.0
     return mask
@@ -295,8 +290,9 @@ def predict(model: StackedAutoencoder, inputs: np.ndarray | torch.Tensor,
 
 def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = None,
         device: str | torch.device | None = None, threads: int | None = None,
-        sparse: bool | None = None) -> FitResult:
-    """Train a new :class:`StackedAutoencoder` with the corrected trainer.
+        sparse: bool | None = None, model: torch.nn.Module | None = None) -> FitResult:
+    """Train an autoencoder with the corrected trainer (default: a new
+    :class:`StackedAutoencoder` built from ``config``).
 
     Args:
         train: training matrix ``[n_users, n_columns]`` (never the test matrix: the
@@ -312,12 +308,19 @@ def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = N
             :func:`train_epoch`; None: sparse on the CPU, dense elsewhere. Same loss,
             gradients and optimizer rules up to float rounding (``docs/benchmarks.md`` has
             the speed-up).
+        model: any ``nn.Module`` mapping rows ``[batch, n_columns]`` to reconstructions of
+            the same shape, e.g. a variational or denoising autoencoder; the speed engine
+            knows only :class:`StackedAutoencoder`, so another model trains densely.
 
     Returns:
         :class:`FitResult`: the model (best validation epoch's weights, eval mode, on
         ``device``), the history DataFrame (``epoch, train_rmse, val_rmse, lr, seconds``;
         ``val_rmse`` is NaN without validation) and the best epoch. Predict the test
         ratings from the users' *full* training rows: ``predict(model, train)``.
+
+    Raises:
+        TypeError, ValueError: before training, for what is not a user matrix
+            (:func:`recsae.article.check_matrix`) or a ``config`` that is not a TrainConfig.
     """
     check_matrix(train, n_rating_columns, "train")
     if config is not None and not isinstance(config, TrainConfig):
@@ -325,14 +328,18 @@ def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = N
                         f"not a {type(config).__name__}.")
     with torch_threads(threads):
         return _fit(np.asarray(train, dtype=np.float32), n_rating_columns,
-                    config or TrainConfig(), get_device(device), sparse)
+                    config or TrainConfig(), get_device(device), sparse, model)
 
 
 def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
-         torch_device: torch.device, use_sparse: bool | None = None) -> FitResult:
+         torch_device: torch.device, use_sparse: bool | None = None,
+         model: torch.nn.Module | None = None) -> FitResult:
     generator = seed_everything(config.seed)
-    model = StackedAutoencoder(train.shape[1], config.hidden, config.activation,
-                               config.dropout).to(torch_device)
+    if model is None:
+        model = StackedAutoencoder(train.shape[1], config.hidden, config.activation,
+                                   config.dropout)
+    model = model.to(torch_device)
+    stacked = isinstance(model, StackedAutoencoder)
     fit_input = train
     # The held-out ratings, row by row (what each epoch's validation predicts); none when
     # validation is off or too few ratings could be held out.
@@ -345,7 +352,9 @@ def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
             val_rows, val_cols = (a.astype(np.int64) for a in np.nonzero(val_target))
             val_values = val_target[val_rows, val_cols].astype(np.float64)
     if use_sparse is None:
-        use_sparse = torch_device.type == "cpu"
+        use_sparse = torch_device.type == "cpu" and stacked
+    if use_sparse and not stacked:
+        raise ValueError("the sparse engine trains StackedAutoencoder only; pass sparse=False.")
     if use_sparse and torch_device.type != "cpu":
         raise ValueError(f"sparse minibatches run on the CPU only, not on {torch_device}; "
                          "pass sparse=False (or None) for other devices.")

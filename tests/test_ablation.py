@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsae import ablation, data, user_matrix
+from recsae import ablation, data, experiments, user_matrix
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +42,35 @@ def test_bug_ladder_runs_every_rung(u1):
     assert [r.split(".")[0] for r in table["rung"]] == ["1", "2", "3", "4", "5", "6"]
     assert table["n_users_in_article_metric"].tolist() == [943, 943, 943, 459, 943, 943]
     assert np.isfinite(table["global_rmse"]).all()
+    assert table["trainer"].tolist() == [r.trainer for r in ablation.RUNGS]
+
+
+def test_rung_changes_name_one_earlier_rung_each():
+    changes = ablation.rung_changes()
+    assert changes["rung"].str.split(".").str[0].tolist() == ["1", "2", "3", "4", "5", "6"]
+    assert changes["compared with"].tolist() == ["", "rung 1", "rung 2", "rung 3", "rung 1",
+                                                 "rung 3"]
+    assert "reference" in changes.loc[3, "what changed"]
+
+
+def test_rungs_1_4_6_are_cells_of_the_experiment_grid(u1):
+    """Notebook 6 reads these three rungs back from notebook 5's results cache."""
+    train, test = u1
+    grid = [experiments.cell_key(c) for c in experiments.grid_cells(train, test, depths=(3,))]
+    trainers = [experiments.TRAINER_EXACT] * 4 + [experiments.TRAINER_ARTICLE_SETTINGS,
+                                                  experiments.TRAINER_CORRECTED]
+    shared = [i + 1 for i, (m, t) in enumerate(zip(ablation.rung_matrices(train, test),
+                                                   trainers, strict=True))
+              if experiments.cell_key(experiments.Cell(m, 3, t)) in grid]
+    assert shared == [1, 4, 6]
+
+
+def test_seed_noise_pairs_runs_by_seed(u1):
+    table = ablation.seed_noise(*u1, seeds=[0, 1], epochs=2)
+    assert table.columns.tolist() == ["seed", "with side features", "ratings only", "difference"]
+    assert table["seed"].tolist() == [0, 1]
+    np.testing.assert_allclose(table["difference"],
+                               table["with side features"] - table["ratings only"])
+    assert table["with side features"].nunique() == 2  # the seed changes the run
+    with pytest.raises(ValueError, match="trainer"):
+        ablation.seed_noise(*u1, seeds=[0], trainer="fast")

@@ -72,11 +72,12 @@ def test_nan_or_inf_anywhere_is_refused_and_located(train_with, seed):
 
 
 @TRAINERS
-def test_float64_beyond_float32_is_refused(train_with):
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_float64_beyond_float32_is_refused(train_with, as_tensor):
     train = matrix().astype(np.float64)
     train[2, 1] = 1e300  # finite here, inf once the trainers cast to float32
     with pytest.raises(ValueError, match=r"NaN or infinite entries \(first at row 2, column 1\)"):
-        train_with(train)
+        train_with(torch.from_numpy(train) if as_tensor else train)
 
 
 @TRAINERS

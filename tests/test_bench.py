@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_quick_benchmark_writes_its_report(tmp_path, shared_data):
     env = {**os.environ, "TQDM_DISABLE": "1"}
     subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--device", "cpu",
-                    "--output", str(tmp_path)], check=True, cwd=ROOT, env=env, timeout=300)
+                    "--output", str(tmp_path)], check=True, cwd=ROOT, env=env, timeout=900)
     report = json.loads((tmp_path / "benchmarks.json").read_text())
     markdown = (tmp_path / "benchmarks.md").read_text()
 

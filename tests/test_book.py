@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from recsae.course import reporting
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "build" / "book"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -232,11 +234,15 @@ def test_internal_links_and_images_resolve(book):
 # --- the landing page ------------------------------------------------------------------------
 
 def recorded(notebook: str, metric: str) -> str:
-    """A metric as the committed notebook printed it (record_metrics: `name  value` lines)."""
+    """A metric as the committed notebook recorded it: record_metrics' invisible output
+    (values to 3 decimals), or its printed `name  value` lines in older outputs."""
     nb = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))
-    printed = "\n".join("".join(output.get("text", "")) for cell in nb["cells"]
-                        for output in cell.get("outputs", []) if output.get("name") == "stdout")
-    values = re.findall(rf"^{re.escape(metric)}[ \t]+(\S+)[ \t]*$", printed, flags=re.MULTILINE)
+    outputs = [output for cell in nb["cells"] for output in cell.get("outputs", [])]
+    values = [f"{float(o['data'][reporting.METRICS_MIMETYPE][metric]):.3f}" for o in outputs
+              if metric in o.get("data", {}).get(reporting.METRICS_MIMETYPE, {})]
+    printed = "\n".join("".join(output.get("text", "")) for output in outputs
+                        if output.get("name") == "stdout")
+    values += re.findall(rf"^{re.escape(metric)}[ \t]+(\S+)[ \t]*$", printed, flags=re.MULTILINE)
     assert values, f"{notebook}.ipynb prints no metric {metric}"
     assert len(set(values)) == 1, (notebook, metric, values)
     float(values[0])

@@ -134,6 +134,7 @@ def test_small_study_table_is_sane(small_study):
     models = [C.ae_name(f) for f in C.FEATURE_SETS] + [C.BIAS, C.POPULARITY]
     assert table["model"].tolist() == models * 2
     assert table["budget"].tolist() == [0] * 4 + [5] * 4
+    assert table["holdout_users"].all()  # the strict protocol is the default
     rated = table[table["model"] != C.POPULARITY]
     assert np.isfinite(rated["rmse"]).all() and (rated["rmse"] < 1.5).all()
     assert np.isfinite(rated["mae"]).all()
@@ -145,18 +146,25 @@ def test_small_study_table_is_sane(small_study):
     assert table.loc[table["budget"] == 5, "mean_kept"].between(4.9, 5.0).all()
     # Popularity is a much better ranker than nothing: a sanity check of the ranking path.
     assert table.loc[table["model"] == C.POPULARITY, "ndcg@10"].min() > 0.1
-    assert set(table.attrs["fits"]) == set(C.FEATURE_SETS)
+    fits = table.attrs["fits"]
+    assert set(fits) == {(f, True) for f in C.FEATURE_SETS}
+    assert all(fit["n_train_users"] == 943 - 459 for fit in fits.values())
+    assert all(0.8 < fit["full_row_rmse"] < 1.5 for fit in fits.values())
 
 
-def test_holdout_users_trains_without_test_users(u1):
+def test_both_protocols_in_one_table(u1):
     train, test = u1
     table = C.cold_start_study(train, test, budgets=(0,), config=TrainConfig(epochs=2),
-                               feature_sets=("ratings",), holdout_users=True,
+                               feature_sets=("ratings",), holdout_users=(True, False),
                                min_item_ratings=20)
     n_test_users = test["user_id"].nunique()
-    assert table.attrs["fits"]["ratings"]["n_train_users"] == 943 - n_test_users
-    assert table["holdout_users"].all()
-    assert table["model"].tolist() == [C.ae_name("ratings"), C.BIAS, C.POPULARITY]
+    fits = table.attrs["fits"]
+    assert fits["ratings", True]["n_train_users"] == 943 - n_test_users
+    assert fits["ratings", False]["n_train_users"] == 943
+    assert table["model"].tolist() == [C.ae_name("ratings")] * 2 + [C.BIAS, C.POPULARITY]
+    assert table["holdout_users"].tolist() == [True, False, True, True]  # baselines: strict
+    with pytest.raises(ValueError, match="holdout_users"):
+        C.cold_start_study(train, test, budgets=(0,), holdout_users=(True, True))
 
 
 def test_plot_cold_start_returns_figure(small_study):
@@ -165,5 +173,9 @@ def test_plot_cold_start_returns_figure(small_study):
     rmse_ax, ndcg_ax = fig.axes[:2]
     assert len(rmse_ax.get_lines()) == 3  # popularity has no RMSE
     assert len(ndcg_ax.get_lines()) == 4
-    mixed = pd.concat([small_study, small_study.assign(holdout_users=True)])
-    assert len(plots.cold_start(mixed).axes[1].get_lines()) == 8
+    autoencoders = small_study[small_study["model"].str.startswith("AE")]
+    mixed = pd.concat([small_study, autoencoders.assign(holdout_users=False)])
+    lines = plots.cold_start(mixed).axes[1].get_lines()
+    assert len(lines) == 6
+    dashed = [line for line in lines if line.get_linestyle() == "--"]
+    assert len(dashed) == 2 and all("full rows" in line.get_label() for line in dashed)

@@ -110,6 +110,8 @@ def test_bad_names():
     with pytest.raises(ValueError, match="fold must be"):
         data.load_split(7)
     with pytest.raises(ValueError, match="Unknown dataset"):
+        data.load_users("ml-999m")
+    with pytest.raises(ValueError, match="ml-10m has no user table"):
         data.load_users("ml-10m")
 
 

@@ -200,7 +200,7 @@ def test_member_file_fallback_on_mirror(tmp_path, monkeypatch, toy):
 
 def test_unknown_dataset_and_member(tmp_path):
     with pytest.raises(ValueError, match="Unknown dataset"):
-        download.fetch("ml-20m", "ratings.csv", tmp_path)
+        download.fetch("ml-999m", "ratings.csv", tmp_path)
     with pytest.raises(ValueError, match="no file 'nope'"):
         download.fetch("ml-100k", "nope", tmp_path)
 

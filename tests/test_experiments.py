@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from recsae import experiments, plots
+from recsae import ablation, experiments, plots
 from recsae.data import load_split
 from recsae.features import FEATURE_SETS
 from recsae.runtime import torch_threads
@@ -56,8 +56,9 @@ def test_small_grid_table(u1):
     assert (table["global_rmse"] <= table["global_rmse_unclipped"] + 1e-12).all()
     assert "as_published (exact): as_published/ratings+genres+attributes/3-layer" in \
         table.attrs["note"]
-    fig = plots.experiment_grid(table, baseline_rmse=1.154)
-    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    fig = plots.experiment_grid(table, {"global mean": 1.154})
+    # Panels: as published (exact) and corrected, plus the hatched stand-in panel.
+    assert isinstance(fig, Figure) and len(fig.axes) == 6
 
 
 def test_feature_columns_lower_the_article_metric_for_identical_predictions(u1):
@@ -66,7 +67,7 @@ def test_feature_columns_lower_the_article_metric_for_identical_predictions(u1):
     train, test = u1
     tests = {f: build_user_matrices(train, test, "as_published", f).test for f in FEATURE_SETS}
     pred = np.full((943, 1682), train["rating"].mean(), dtype=np.float32)
-    effect = experiments.feature_column_effect(pred, tests, 1682).set_index("features")
+    effect = ablation.feature_column_effect(pred, tests, 1682).set_index("features")
     np.testing.assert_allclose(effect["global_rmse"], 1.1537, atol=1e-3)
     np.testing.assert_allclose(effect["article_metric"], [1.0967, 0.9118, 0.4247], atol=1e-3)
     np.testing.assert_allclose(effect["article_metric_rated_users"], [1.0967, 0.9118, 0.8726],
@@ -81,3 +82,60 @@ def test_workers_give_the_same_table(u1):
     parallel = experiments.run_grid(train, test, workers=2, **kwargs)
     columns = [c for c in experiments.TABLE_COLUMNS if c != "seconds"]
     pd.testing.assert_frame_equal(serial[columns], parallel[columns])
+
+
+def test_architectures_count_every_weight():
+    nets = experiments.architectures({"as published": 1704}).set_index("network")
+    # 1704*20+20 + 20*10+10 + 10*20+20 + 20*1704+1704
+    assert nets.loc["3 layers", "weights (as published)"] == 70_314
+    assert nets.loc["5 layers", "weights (as published)"] == 1_097_454
+    assert nets.loc["7 layers", "weights (as published)"] == 1_200_114
+    assert nets["linear layers"].tolist() == [4, 10, 14]
+    assert nets["sizes from"].tolist() == ["the article", "the article", "our choice"]
+
+
+def test_cell_key_depends_on_contents_not_recipe_name(u1):
+    train, test = u1
+    published = build_user_matrices(train, test, "as_published", "ratings")
+    corrected = build_user_matrices(train, test, "corrected", "ratings")
+    key = experiments.cell_key
+    cell = experiments.Cell(published, 3, experiments.TRAINER_EXACT)
+    assert key(cell) == key(cell._replace(matrices=corrected))  # the same ratings-only rows
+    assert key(cell) != key(cell._replace(seed=1))
+    assert key(cell) != key(cell._replace(trainer=experiments.TRAINER_CORRECTED))
+    headline = build_user_matrices(train, test, "corrected", "ratings+genres+attributes")
+    assert key(cell) != key(cell._replace(matrices=headline))
+
+
+def test_run_cells_reads_back_what_the_memo_stored(u1):
+    train, test = u1
+    matrices = build_user_matrices(train, test, "corrected", "ratings")
+    store: dict[str, object] = {}
+    calls = []
+
+    def memo(name, compute, **key):
+        token = repr(sorted(key.items()))
+        if token not in store:
+            calls.append(name)
+            store[token] = compute()
+        return store[token]
+
+    cells = [experiments.Cell(matrices, 3, experiments.TRAINER_CORRECTED, epochs=2)]
+    first = experiments.run_cells(cells, memo=memo)
+    again = experiments.run_cells(cells * 2, workers=2, memo=memo)  # no process is started
+    assert calls == ["experiment_cell"]
+    assert again == [first[0], first[0]]
+    assert first[0]["recipe"] == "corrected" and first[0]["features"] == "ratings"
+
+
+def test_a_failing_cell_stops_the_run(u1):
+    train, test = u1
+    matrices = build_user_matrices(train, test, "corrected", "ratings")
+    cells = [experiments.Cell(matrices, 3, "no such trainer", epochs=1),
+             experiments.Cell(matrices, 3, experiments.TRAINER_CORRECTED, epochs=1)]
+    with pytest.raises(ValueError, match="unknown trainer"):
+        experiments.run_cells(cells, workers=2)
+    # The next call starts a fresh pool.
+    rows = experiments.run_cells(cells[1:], workers=2)
+    assert rows[0]["trainer"] == experiments.TRAINER_CORRECTED
+    experiments.shutdown_pools()

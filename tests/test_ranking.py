@@ -132,3 +132,23 @@ def test_unknown_ids_raise_or_drop():
         rating_matrix(ratings, [1, 2], [5])
     np.testing.assert_array_equal(rating_matrix(ratings, [1, 2], [5], on_unknown="drop"),
                                   [[3], [0]])
+
+
+def test_scores_by_rating_count_marks_both_lists_and_the_cut_off():
+    from matplotlib.figure import Figure
+
+    from recsae import plots
+
+    counts = np.array([0, 1, 2, 30, 40, 50, 60, 0])
+    scores = np.array([5.5, 5.2, 1.0, 4.0, 3.9, 3.0, 4.1, 3.0])
+    rated = np.array([False] * 7 + [True])
+    fig = plots.scores_by_rating_count(scores, counts, rated, min_ratings=20, k=2)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    offsets = {c.get_label(): c.get_offsets() for c in ax.collections}
+    top_all = offsets["top 2, every movie a candidate"]
+    top_cut = offsets["top 2, movies with >= 20 ratings"]
+    np.testing.assert_array_equal(top_all[:, 1], [5.5, 5.2])  # the rarely rated movies
+    np.testing.assert_array_equal(top_cut[:, 1], [4.1, 4.0])
+    assert len(offsets["a movie the user has not rated"]) == 7  # the rated one is not drawn

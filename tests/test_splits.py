@@ -89,7 +89,7 @@ def test_load_dataset_split_reads_a_synthetic_ml1m(synthetic_ml1m):
     _, fold2 = load_dataset_split("ml-1m", fold=2, data_dir=data_dir, seed=0)
     assert set(fold2["timestamp"]).isdisjoint(test["timestamp"])
     with pytest.raises(ValueError, match="Unknown dataset"):
-        load_dataset_split("ml-20m")
+        load_dataset_split("ml-999m")
 
 
 def test_load_dataset_split_ml100k_is_the_shipped_fold(shared_data):

@@ -131,3 +131,25 @@ def test_get_device_and_threads():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_fit_trains_any_autoencoder_module():
+    """fit takes any nn.Module with the autoencoder contract (rows in, rows out), not one
+    class; such a model trains on the dense path, and the sparse engine refuses it."""
+
+    class Tied(torch.nn.Module):  # a different autoencoder: tied weights, one tanh layer
+        def __init__(self, n: int, k: int) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(k, n) * 0.1)
+            self.b = torch.nn.Parameter(torch.zeros(n))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(x @ self.w.T) @ self.w + self.b
+
+    train = synthetic_ratings()
+    config = TrainConfig(epochs=4, batch_size=8, lr=0.05, patience=None)
+    model, history, best = fit(train, 30, config, model=Tied(30, 4))
+    assert isinstance(model, Tied) and len(history) == 4
+    assert history["train_rmse"].iloc[-1] < history["train_rmse"].iloc[0]
+    with pytest.raises(ValueError, match="StackedAutoencoder only"):
+        fit(train, 30, config, model=Tied(30, 4), sparse=True)

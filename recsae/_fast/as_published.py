@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget bar in JupyterLab, text elsewhere
 
 from recsae._fast import kernels
 from recsae._fast.flat_optim import RMSPROP_ALPHA, RMSPROP_EPS

@@ -3,7 +3,7 @@
     python -m recsae.course.runner run                 # all notebooks -> build/notebooks/
     python -m recsae.course.runner run 04 -p epochs 5  # a subset, with parameters
     python -m recsae.course.runner refresh             # maintainers: rebuild notebooks/*.ipynb from
-                                                # notebooks/src/*.py and execute them in place
+                                                # notebook_sources/*.py and execute them in place
 
 Each notebook runs with the ``python3`` kernel in ``notebooks/`` as working directory; the
 metrics it records (:func:`recsae.course.reporting.record_metrics`) are gathered into
@@ -43,6 +43,8 @@ from recsae.course.reporting import (
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
+# The reviewed jupytext sources, outside notebooks/ so a learner does not open them by mistake.
+SOURCE_DIR = ROOT / "notebook_sources"
 BUILD_DIR = ROOT / "build"
 # Per notebook: generous for 2 CPU cores, yet a hung kernel cannot block CI forever.
 EXECUTION_TIMEOUT_S = 1800
@@ -208,7 +210,7 @@ def sync_from_source(notebook: Path) -> None:
     """Rebuild ``notebook`` from its reviewed percent-format source ``src/<stem>.py``."""
     import jupytext
 
-    source = notebook.parent / "src" / f"{notebook.stem}.py"
+    source = SOURCE_DIR / f"{notebook.stem}.py"
     if source.is_file():
         jupytext.write(jupytext.read(source), notebook, fmt="ipynb")
 
@@ -254,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     timings_path = args.output_dir / "timings.json"
     try:
         if args.mode == "refresh":
-            sources = sorted((NOTEBOOK_DIR / "src").glob("[0-9][0-9]_*.py"))
+            sources = sorted(SOURCE_DIR.glob("[0-9][0-9]_*.py"))
             names = sorted({s.stem for s in sources} | {p.stem for p in list_notebooks()})
             _check_selection(args.only, names, NOTEBOOK_DIR)
             for source in sources:

@@ -7,7 +7,14 @@ of the tutorial; every figure is also reachable as ``recsae.plots.<name>`` (one 
 per submodule below).
 """
 
-from recsae.plots.data import activity_histograms, genre_popularity, genre_shares_by_group, rating_distribution, user_demographics, user_matrix_layout
-from recsae.plots.evaluation import cold_start, cross_validation
-from recsae.plots.experiments import experiment_grid
+from recsae.plots.data import (
+    activity_histograms,
+    genre_popularity,
+    genre_shares_by_group,
+    rating_distribution,
+    user_demographics,
+    user_matrix_layout,
+)
+from recsae.plots.evaluation import cold_start, cross_validation, scores_by_rating_count
+from recsae.plots.experiments import bug_ladder, experiment_grid, metric_vs_columns, seed_noise
 from recsae.plots.training import architecture, as_published_curves, bottleneck_codes, corrected_curves

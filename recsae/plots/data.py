@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import matplotlib as mpl
+import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -163,7 +163,7 @@ def genre_shares_by_group(shares: pd.DataFrame, genres: Sequence[str],
                         label=f"{label}: group mean, bar = middle half of users")
             small = np.array([sizes.get((g, gender), 0) < few_users for g in group_order])
             ax.plot((x + offset)[small], mean.to_numpy()[small], "o", markersize=6,
-                    markerfacecolor="white", markeredgecolor=color)
+                    markerfacecolor="white", markeredgecolor=color, zorder=3)
         ax.set_xticks(x, [f"{g}\n{sizes.get((g, 'F'), 0)} F\n{sizes.get((g, 'M'), 0)} M"
                           for g in group_order], fontsize=7)
         ax.set(title=genre, xlabel="age group (years); women (F) and men (M) in it")

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 # One colour per block of a user row, in every figure of this module.
@@ -42,10 +43,12 @@ def architecture(blocks: Mapping[str, int], hidden: Sequence[int] = (20, 10, 20)
             shares = np.array([0.7, 0.15, 0.15][:len(blocks)])
             shares = shares / shares.sum()
             top = h / 2
-            for (name, n), share in zip(blocks.items(), shares, strict=True):
+            for k, ((name, n), share) in enumerate(zip(blocks.items(), shares, strict=True)):
+                ignored = i > 0 and k > 0  # output side features: never scored by the loss
                 ax.add_patch(Rectangle((xi - width / 2, top - share * h), width, share * h,
                                        facecolor=BLOCK_COLOURS.get(name, "tab:gray"),
-                                       edgecolor="black", alpha=0.8))
+                                       edgecolor="black", alpha=0.8,
+                                       hatch="////" if ignored else None))
                 ax.text(xi, top - share * h / 2, f"{n:,}", ha="center", va="center",
                         fontsize=8, color="white", fontweight="bold")
                 top -= share * h
@@ -76,9 +79,10 @@ def architecture(blocks: Mapping[str, int], hidden: Sequence[int] = (20, 10, 20)
     ax.text((x[code] + x[-1]) / 2, tall / 2 + 1.12, "decoder", ha="center", va="bottom")
     handles = [Rectangle((0, 0), 1, 1, facecolor=c, edgecolor="black", alpha=0.8)
                for c in BLOCK_COLOURS.values()]
-    ax.legend(handles, [f"{name} columns" for name in BLOCK_COLOURS], loc="upper center",
-              bbox_to_anchor=(0.5, -0.02), ncol=3, frameon=False,
-              title="row blocks (box heights not to scale)")
+    handles.append(Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch="////"))
+    ax.legend(handles, [*BLOCK_COLOURS, "output the loss ignores"], loc="upper center",
+              bbox_to_anchor=(0.5, -0.02), ncol=4, frameon=False,
+              title="columns of a user row (box heights not to scale)")
     ax.set(xlim=(x[0] - 1, x[-1] + 1), ylim=(-tall / 2 - 1.3, tall / 2 + 1.7), title=title)
     ax.axis("off")
     return fig
@@ -115,10 +119,13 @@ def as_published_curves(history: pd.DataFrame, checkpoints: pd.DataFrame,
             label="honest RMSE on the test ratings")
     _baselines(ax, baselines)
     ax.set_xscale("log")
+    ticks = sorted({1, *checkpoints["epoch"].tolist(), int(epochs[-1])})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
     ax.set(xlabel="epoch (log scale)", ylabel="error (rating points)",
            title="As published: the article's number against the honest RMSE",
            ylim=(0.3, max(1.25, float(np.nanmax(train)) + 0.05)))
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8,
               frameon=False)
     return fig
@@ -158,8 +165,8 @@ def corrected_curves(history: pd.DataFrame, best_epoch: int, cap: int,
     ax.set(xlabel="epoch", ylabel="RMSE (rating points)", ylim=ylim,
            title="Corrected: validation RMSE per epoch, and where 200 epochs stop")
     if hidden:
-        ax.text(0.99, 0.98, f"the first {hidden} epochs' training RMSE (> {ylim[1]}) is above "
-                "the frame", transform=ax.transAxes, ha="right", va="top", fontsize=8)
+        ax.text(0.99, 0.98, f"training RMSE above {ylim[1]} in {hidden} early epoch(s): "
+                "above the frame", transform=ax.transAxes, ha="right", va="top", fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8,
               frameon=False)
@@ -174,28 +181,45 @@ def bottleneck_codes(coords: Mapping[str, np.ndarray], explained: Mapping[str, n
     Args:
         coords: model name -> ``[n_users, 2]`` PCA coordinates.
         explained: model name -> ``[2]`` share of the code's variance per component.
-        labels: ``[n_users, k]`` categorical labels in row order (see
-            :func:`recsae.interpret.user_labels`).
+        labels: ``[n_users, k]`` labels in row order: categorical columns are drawn in
+            colours with a legend (see :func:`recsae.interpret.user_labels`), float
+            columns on a colour scale.
     """
     rows, cols = len(coords), labels.shape[1]
-    fig = Figure(figsize=(3.6 * cols, 3.2 * rows + 1.2), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
+    fig = Figure(figsize=(3.3 * cols, 3.0 * rows + 1.6), layout="constrained")
+    # One sub-figure per model, titled with its name; the last one carries the legends.
+    panels = fig.subfigures(rows, 1, squeeze=False, height_ratios=[1] * (rows - 1) + [1.45])
     for r, (model, xy) in enumerate(coords.items()):
         share = explained[model]
-        for c, column in enumerate(labels.columns):
-            ax = axes[r, c]
-            values = labels[column].to_numpy()
-            categories = sorted(pd.unique(values), key=str)
-            for k, category in enumerate(categories):
-                chosen = values == category
-                ax.scatter(xy[chosen, 0], xy[chosen, 1], s=6, alpha=0.6, color=f"C{k}",
-                           label=f"{category} ({int(chosen.sum())})")
+        panels[r, 0].suptitle(model, fontweight="bold")
+        axes = panels[r, 0].subplots(1, cols, squeeze=False)[0]
+        last = r == rows - 1
+        for ax, column in zip(axes, labels.columns, strict=True):
             ax.set(xlabel=f"PC 1 ({share[0]:.0%} of the variance)",
                    ylabel=f"PC 2 ({share[1]:.0%})")
-            ax.set_title(f"{model}: by {column}", fontsize=10)
-            if r == rows - 1:
-                ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2,
-                          fontsize=8, markerscale=2, frameon=False,
-                          title=f"{column} (users)")
+            ax.set_title(f"by {column}", fontsize=10)
+            values = labels[column]
+            if pd.api.types.is_float_dtype(values):  # a number per user: a colour scale
+                points = ax.scatter(xy[:, 0], xy[:, 1], s=6, c=values.to_numpy(),
+                                    cmap="viridis")
+                if last:
+                    panels[r, 0].colorbar(points, ax=ax, location="bottom", label=column)
+                continue
+            categories = (list(values.cat.categories)
+                          if isinstance(values.dtype, pd.CategoricalDtype)
+                          else sorted(pd.unique(values), key=str))
+            values = values.to_numpy()
+            sizes = {category: int((values == category).sum()) for category in categories}
+            # Larger groups first, so that no small group is hidden under a large one.
+            for category in sorted(categories, key=lambda cat: -sizes[cat]):
+                chosen = values == category
+                ax.scatter(xy[chosen, 0], xy[chosen, 1], s=6, alpha=0.6,
+                           color=f"C{categories.index(category)}")
+            if last:  # the legend in the categories' own order, below the panel
+                handles = [Line2D([], [], marker="o", linestyle="", color=f"C{k}")
+                           for k in range(len(categories))]
+                ax.legend(handles, [f"{cat} ({sizes[cat]})" for cat in categories],
+                          loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2,
+                          fontsize=8, frameon=False, title=f"{column} (users)")
     fig.suptitle("What the bottleneck learned: every user's 10-unit code, projected to 2-D")
     return fig

@@ -39,11 +39,12 @@ train, test = data.load_split(fold, data_dir)
 #
 # $$x_u = \left( r_{u,1}, \dots, r_{u,|I|} \;\middle|\; g_{u,1}, \dots, g_{u,K} \;\middle|\; a_u \right),$$
 #
-# where $r_{ui}$ is the rating of movie $i$ (0 if unrated), $g_{u,k}$ the genre column of
-# notebook 2 (as published the liked count $g_{u,k} = \sum_{i : r_{ui} \ge 3} [\, i \text{ has genre } k \,]$,
-# corrected the share $g_{u,k} / n_u$), and $a_u$ the user's attributes. The test matrix is
-# built by the same rule from the test ratings; it only ever supplies *targets*: at test
-# time the model's input is the user's training row.
+# where $r_{ui}$ is the rating of movie $i$ (0 if unrated; $|I|$ movies), $g_{u,k}$ the
+# value of genre $k$ ($K$ genres, notebook 2; as published the liked count
+# $g_{u,k} = \sum_{i : r_{ui} \ge 3} [\, i \text{ has genre } k \,]$, corrected the share
+# $s_{u,k} = g_{u,k} / n_u$ of the $n_u$ movies $u$ liked), and $a_u$ the user's attributes.
+# The test matrix is built by the same rule from the test ratings; it only ever supplies
+# *targets*: at test time the model's input is the user's training row.
 #
 # ## One user's row, by hand
 #
@@ -51,32 +52,33 @@ train, test = data.load_split(fold, data_dir)
 # that go wrong marked: a movie's genres and a user's attributes come from the **ML-1M**
 # rows that happen to carry the same id (notebook 2).
 
-# %%
+# %% tags=["nbval-check-output"]
 movies_1m = data.load_movies("ml-1m", data_dir)
-users_1m = data.load_users("ml-1m", data_dir).set_index("user_id")
+users_1m = data.load_users("ml-1m", data_dir)
 genres_1m = dict(zip(movies_1m["item_id"], movies_1m["genres"].str.split("|"), strict=True))
+people_1m = users_1m.set_index("user_id").to_dict("index")  # user id -> {"gender": ..., ...}
 genre_names = features.genre_vocabulary(movies_1m["genres"])  # 18 names, sorted ignoring case
 n_movies = int(max(train["item_id"].max(), test["item_id"].max()))  # columns: movies 1..largest id
 
 
-def article_row(user_id: int, ratings: pd.DataFrame) -> np.ndarray:
-    """One user's row by the article's rule: ratings | liked counts per genre | 4 attributes."""
-    mine = ratings[ratings["user_id"] == user_id]
+def article_row(user_id: int, mine: pd.DataFrame) -> np.ndarray:
+    """User ``user_id``'s row from their ratings ``mine``, by the article's rule."""
     row = np.zeros(n_movies + len(genre_names) + 4, dtype=np.float32)
     for movie, stars in zip(mine["item_id"], mine["rating"], strict=True):
         row[movie - 1] = stars  # rating block: column = movie id - 1
         if stars >= LIKED_RATING:  # a liked movie adds 1 to each of its genres
             for genre in genres_1m.get(movie, []):  # the bug: ML-1M's movie with this id
                 row[n_movies + genre_names.index(genre)] += 1
-    person = users_1m.loc[user_id]  # the bug: ML-1M's user with this id
+    person = people_1m[user_id]  # the bug: ML-1M's user with this id
     row[-4:] = [person["gender"] == "F", person["gender"] == "M",
                 person["age_group"], person["occupation_code"]]
     return row
 
 
-by_hand = article_row(user, train)
+by_hand = article_row(user, train[train["user_id"] == user])
 print(f"user {user}: {(by_hand[:n_movies] > 0).sum()} ratings, "
-      f"liked counts {by_hand[n_movies:-4].astype(int).tolist()}, attributes {by_hand[-4:].tolist()}")
+      f"liked counts {by_hand[n_movies:-4].astype(int).tolist()}, "
+      f"attributes {by_hand[-4:].astype(int).tolist()}")
 
 # %% [markdown]
 # The corrected rule differs in three places: ML-100K's own genre flags, the liked counts
@@ -84,26 +86,26 @@ print(f"user {user}: {(by_hand[:n_movies] > 0).sum()} ratings, "
 # $[0, 1]$.
 
 # %%
-movies_100k = data.load_movies("ml-100k", data_dir).set_index("item_id")
-users_100k = data.load_users("ml-100k", data_dir).set_index("user_id")
+movies_100k = data.load_movies("ml-100k", data_dir)
+flags_100k = movies_100k[list(data.ML100K_GENRES)].to_numpy()  # row = movie id - 1 (ids 1..1682)
+people_100k = data.load_users("ml-100k", data_dir).set_index("user_id").to_dict("index")
 occupations = data.load_occupations(data_dir)
-genres_100k = list(data.ML100K_GENRES)
 
 
-def corrected_row(user_id: int, ratings: pd.DataFrame) -> np.ndarray:
-    """One user's row by the corrected rule: ratings | genre shares | scaled attributes."""
-    mine = ratings[ratings["user_id"] == user_id]
-    liked = mine[mine["rating"] >= LIKED_RATING]
-    stars = np.zeros(len(movies_100k))
-    stars[mine["item_id"] - 1] = mine["rating"]  # ML-100K's movie ids are 1..1682
-    shares = movies_100k.loc[liked["item_id"], genres_100k].sum().to_numpy() / max(len(liked), 1)
-    person = users_100k.loc[user_id]
+def corrected_row(user_id: int, mine: pd.DataFrame) -> np.ndarray:
+    """User ``user_id``'s row from their ratings ``mine``, by the corrected rule."""
+    movies, stars = mine["item_id"].to_numpy(), mine["rating"].to_numpy()
+    rating_block = np.zeros(len(movies_100k))
+    rating_block[movies - 1] = stars
+    liked = movies[stars >= LIKED_RATING]
+    shares = flags_100k[liked - 1].sum(axis=0) / max(len(liked), 1)  # g_uk / n_u
+    person = people_100k[user_id]
     attributes = [person["gender"] == "F", person["gender"] == "M", person["age"] / 100,
                   *(person["occupation"] == o for o in occupations)]
-    return np.concatenate([stars, shares, attributes]).astype(np.float32)
+    return np.concatenate([rating_block, shares, attributes]).astype(np.float32)
 
 
-by_hand_corrected = corrected_row(user, train)
+by_hand_corrected = corrected_row(user, train[train["user_id"] == user])
 
 # %% [markdown]
 # ## Both matrices, both recipes, by the vectorised builder
@@ -145,10 +147,12 @@ print(f"user {user}: the hand-built rows equal the builder's, value for value "
 # the test ratings, must give the builder's whole matrices:
 
 # %% tags=["nbval-check-output"]
-for recipe, rule in (("as_published", article_row), ("corrected", corrected_row)):
-    m = matrices[recipe]
-    for which, ratings in (("train", train), ("test", test)):
-        by_loop = np.stack([rule(u, ratings) for u in m.columns.user_ids])
+for which, ratings in (("train", train), ("test", test)):
+    per_user = dict(list(ratings.groupby("user_id")))  # user id -> that user's ratings
+    no_ratings = ratings.iloc[:0]
+    for recipe, rule in (("as_published", article_row), ("corrected", corrected_row)):
+        m = matrices[recipe]
+        by_loop = np.stack([rule(u, per_user.get(u, no_ratings)) for u in m.columns.user_ids])
         assert np.array_equal(by_loop[:, :m.columns.n_columns], getattr(m, which)), (recipe, which)
 print(f"all {len(m.columns.user_ids)} users, train and test, both recipes: "
       "the plain loops and the vectorised builder agree value for value")
@@ -176,7 +180,7 @@ for recipe, m in matrices.items():
     c = m.columns
     blocks = {"ratings": c.rating_slice, "genre columns": c.genre_slice,
               "attributes": c.attribute_slice}
-    largest[recipe] = {name: float(m.train[:, cols].max()) if cols.stop > cols.start else None
+    largest[recipe] = {name: f"{m.train[:, cols].max():g}" if cols.stop > cols.start else "-"
                        for name, cols in blocks.items()}
 pd.DataFrame(largest).T.rename_axis("largest value in the block (all users)")
 
@@ -217,7 +221,8 @@ def describe_row(m: user_matrix.UserMatrices, user_id: int) -> pd.DataFrame:
 
 
 rows = describe_row(matrices["as_published"], user)
-print(rows.groupby("block", sort=False).size().rename("non-zero columns").to_string())
+print("non-zero columns:", ", ".join(f"{block} {n}" for block, n
+                                    in rows.groupby("block", sort=False).size().items()))
 rows.groupby("block", sort=False).head(4)
 
 # %%

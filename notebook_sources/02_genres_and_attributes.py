@@ -116,9 +116,10 @@ M = corrected.genres.lookup(np.arange(1, 1683))
 assert np.array_equal(L @ M, counts_true)
 print(f"G = L M: {L.shape} times {M.shape} gives the same {counts_true.shape} counts")
 user = 1
-pd.DataFrame({"as published": counts_published[user - 1]},
+pd.DataFrame({"as published": counts_published[user - 1].astype(int)},
              index=published.genres.names).join(
-    pd.Series(counts_true[user - 1], index=corrected.genres.names, name="true genres")).T
+    pd.Series(counts_true[user - 1].astype(int), index=corrected.genres.names,
+              name="true genres")).T.rename_axis(f"user {user}'s liked counts")
 
 # %% [markdown]
 # Raw counts grow with how many movies a user rated: the next cell prints the largest,
@@ -159,7 +160,7 @@ attrs_published, names_published = features.attribute_block_as_published(publish
                                                                           user_ids)
 attrs_true, names_true = features.attribute_block_corrected(
     corrected.users, corrected.users["user_id"].to_numpy(), corrected.occupations)
-first = pd.DataFrame(attrs_published[:3], columns=names_published, index=[1, 2, 3])
+first = pd.DataFrame(attrs_published[:3].astype(int), columns=names_published, index=[1, 2, 3])
 first.index.name = "user_id"
 first.join(corrected.users.set_index("user_id")[["age", "gender", "occupation"]]
            .rename(columns=lambda c: f"true {c}"))
