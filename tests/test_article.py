@@ -7,47 +7,17 @@ import copy
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+
+# The helpers and fixtures of the trainer tests: one torch thread, u1 as matrices, a
+# synthetic rank-2 matrix.
+from test_training import _one_thread, synthetic_ratings, u1  # noqa: F401
 
 from recsae._fast import kernels
 from recsae._fast.as_published import _FlatSigmoidMLP
 from recsae.article import article_loop, train_as_published
-from recsae.data import load_split
 from recsae.model import StackedAutoencoder
-from recsae.runtime import torch_threads
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small tensors: worker threads only add waiting, badly so on a busy 2-core machine.
-    with torch_threads(1):
-        yield
-
-
-def ratings_matrix(frame: pd.DataFrame, n_users: int, n_items: int,
-                   n_extra: int = 0) -> np.ndarray:
-    """``[n_users, n_items + n_extra]`` float32 ratings (ids 1-based), extra columns 0."""
-    matrix = np.zeros((n_users, n_items + n_extra), dtype=np.float32)
-    matrix[frame["user_id"] - 1, frame["item_id"] - 1] = frame["rating"]
-    return matrix
-
-
-@pytest.fixture(scope="module")
-def u1(shared_data) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame]:
-    train, test = load_split(1)
-    return ratings_matrix(train, 943, 1682), ratings_matrix(test, 943, 1682), train, test
-
-
-def synthetic_ratings(n_users: int = 40, n_items: int = 30, density: float = 0.3,
-                      seed: int = 0) -> np.ndarray:
-    """Rank-2 ratings in 1..5, a random ``density`` of them observed."""
-    rng = np.random.default_rng(seed)
-    full = 1 + 4 * (rng.random((n_users, 2)) @ rng.random((2, n_items))) / 2
-    observed = rng.random((n_users, n_items)) < density
-    observed[:, 0] = True  # every user rates something
-    return np.where(observed, np.round(full), 0).astype(np.float32)
 
 
 def _autograd_article_gradient(model: StackedAutoencoder, row: torch.Tensor,

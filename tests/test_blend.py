@@ -8,29 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsae.autorec import TUNING_GRID, AutoRecConfig, IAutoRec
+# The I-AutoRec tests' fast config and fixtures (a synthetic frame, u1).
+from test_autorec import FAST, synthetic, u1  # noqa: F401
+
+from recsae.autorec import TUNING_GRID, IAutoRec
 from recsae.baselines import BiasedMF, GlobalMean, MFConfig
 from recsae.blend import BEST_CONFIG, AutoRecBlend, BlendConfig, autorec_mf_blend, tune_blend
-from recsae.data import load_split
 from recsae.protocol import evaluate_rating_model
-
-FAST = AutoRecConfig(hidden=16, reg=1.0, optimizer="rprop", lr=0.01, n_epochs=30, seed=0)
-
-
-@pytest.fixture(scope="module")
-def synthetic() -> pd.DataFrame:
-    """40 users x 30 items, rank-2 ratings in 1..5, about 60% observed."""
-    rng = np.random.default_rng(0)
-    truth = 3 + 1.5 * np.tanh(rng.normal(size=(40, 2)) @ rng.normal(size=(2, 30)))
-    users, items = np.nonzero(rng.random((40, 30)) < 0.6)
-    return pd.DataFrame({"user_id": users + 1, "item_id": items + 101,
-                         "rating": np.rint(truth[users, items]).astype(np.int32)})
-
-
-@pytest.fixture(scope="module")
-def u1(shared_data) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return load_split(1)
-
 
 TINY_MF = MFConfig(n_factors=4, n_epochs=5, batch_size=64)
 
