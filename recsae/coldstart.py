@@ -57,7 +57,7 @@ is which). The bias and popularity baselines are always fitted on the reduced ra
 which is already the strict protocol for them, so they appear once, as strict rows.
 
 Cost: with ``TrainConfig()`` (200 epochs), one ``fit`` per (protocol, feature set); a fit
-on 943 users takes about 2 s on an idle core (``docs/benchmarks.md``), less on 484.
+on 943 users is the benchmarks' ``fit`` (``docs/benchmarks.md``), on 484 users less.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ Which trainer runs a cell (the ``trainer`` column says it for every row):
   settings (:meth:`TrainConfig.article_settings`: RMSprop lr 0.01, weight decay 0.5,
   sigmoid), ``"corrected (article settings)"``. The exact dynamics take one optimizer step
   per user (943 x 200 steps) and update every weight at each step; for the 5- and 7-layer
-  nets (1.1M and 1.2M weights) that is ~10 minutes per cell on a 2-core CPU, too slow for a
-  notebook, while the 3-layer net takes about half a minute. By default (``exact=
+  nets (1.1M and 1.2M weights) that is minutes per cell on a 2-core CPU, too slow for a
+  notebook, while the 3-layer net takes seconds (``docs/benchmarks.md``). By default (``exact=
   "depth3"``) every 3-layer as-published cell runs the exact dynamics.
 
 Beware the stand-in: with gradients zeroed, weight decay 0.5 overwhelms each step's small

@@ -14,6 +14,6 @@ names the plain function it equals; a test proves each equality:
   (``tests/test_flat_optim.py``);
 * :mod:`kernels` equal torch's element-wise CPU kernels (``tests/test_article.py``).
 
-Importing a module here imports numba (~0.3 s; kernels compile once, then load from the
-on-disk cache), which is why the dispatchers import it only when a CPU trainer runs.
+Importing a module here imports numba (kernels compile once, then load from the on-disk
+cache), which is why the dispatchers import it only when a CPU trainer runs.
 """

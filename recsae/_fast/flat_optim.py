@@ -1,9 +1,9 @@
 """torch.optim's update rules on one flat float32 parameter array, as numba kernels.
 
 The sparse CPU trainer (:mod:`recsae._fast.sparse`) keeps every parameter in one array. A
-``torch.optim`` step over it still costs ~170 µs of dispatch and Python for ~70k weights
-(more per extra tensor, plus zeroing the gradients); one loop over the array costs a
-fraction of that. The rules are torch's (defaults included: Adam's betas (0.9, 0.999) and
+``torch.optim`` step over it still pays torch's dispatch and Python per tensor (plus
+zeroing the gradients); one loop over the array costs a fraction of that
+(``docs/benchmarks.md`` measures it). The rules are torch's (defaults included: Adam's betas (0.9, 0.999) and
 eps 1e-8, RMSprop's alpha 0.99 and eps 1e-8, SGD without dampening or Nesterov), in
 float32 with each operation rounded; they agree with ``torch.optim`` to float rounding,
 which ``tests/test_flat_optim.py`` checks step by step. No ``fastmath``: the same numbers

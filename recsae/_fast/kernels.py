@@ -53,7 +53,7 @@ def jit_kernel(func=None, **options):
     """``numba.njit`` with the options every kernel needs: ``error_model="numpy"`` (IEEE
     division, no zero check: a check in the loop would stop LLVM from vectorizing it)
     and the on-disk cache, or no cache where no directory is writable (read-only package
-    and home): numba then compiles on each run (~2 s) instead of failing."""
+    and home): numba then compiles on each run instead of failing."""
     if func is None:
         return lambda f: jit_kernel(f, **options)
     try:
