@@ -110,7 +110,12 @@ plots.user_demographics(users)
 # %%
 genre_flags = movies.set_index("item_id")[list(data.ML100K_GENRES)]
 rated_genres = genre_flags.loc[ratings["item_id"]].sum()
-plots.genre_popularity(rated_genres, "Ratings per genre (a movie counts once per genre)")
+plots.genre_popularity(rated_genres, "Ratings per genre (a movie counts once per genre)",
+                       xlabel="number of ratings")
+
+# %%
+print(f"ratings of movies whose genre is `unknown`: {int(rated_genres['unknown'])} "
+      f"(too few for a visible bar)")
 
 # %% [markdown]
 # Drama and comedy dominate the ratings; documentaries, fantasy, film-noir and westerns are

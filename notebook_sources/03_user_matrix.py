@@ -37,11 +37,12 @@ train, test = data.load_split(fold, data_dir)
 #
 # User $u$'s row $x_u$ is three blocks side by side:
 #
-# $$x_u = \left( r_{u,1}, \dots, r_{u,|I|} \;\middle|\; g_{u,1}, \dots, g_{u,K} \;\middle|\; a_u \right),$$
+# $$x_u = \left( r_{u,1}, \dots, r_{u,|I|} \enspace \middle|\enspace  g_{u,1}, \dots, g_{u,K} \enspace \middle|\enspace  a_u \right),$$
 #
 # where $r_{ui}$ is the rating of movie $i$ (0 if unrated; $|I|$ movies), $g_{u,k}$ the
 # value of genre $k$ ($K$ genres, notebook 2; as published the liked count
-# $g_{u,k} = \sum_{i : r_{ui} \ge 3} [\, i \text{ has genre } k \,]$, corrected the share
+# $g_{u,k} = \sum_{i : r_{ui} \ge \tau} [ i \text{ has genre } k ]$ with the liked threshold
+# $\tau = 3$ (`LIKED_RATING`), corrected the share
 # $s_{u,k} = g_{u,k} / n_u$ of the $n_u$ movies $u$ liked), and $a_u$ the user's attributes.
 # The test matrix is built by the same rule from the test ratings; it only ever supplies
 # *targets*: at test time the model's input is the user's training row.
@@ -182,7 +183,8 @@ for recipe, m in matrices.items():
               "attributes": c.attribute_slice}
     largest[recipe] = {name: f"{m.train[:, cols].max():g}" if cols.stop > cols.start else "-"
                        for name, cols in blocks.items()}
-pd.DataFrame(largest).T.rename_axis("largest value in the block (all users)")
+pd.DataFrame(largest).T.rename(index={"as_published": "as published"}).rename_axis(
+    "largest value in the block (all users)")
 
 # %%
 head = np.concatenate([m.train[:shown].ravel() for m in matrices.values()])
@@ -193,7 +195,9 @@ plots.user_matrix_layout(m.train, m.columns, shown, "The user matrix as publishe
 # %% [markdown]
 # As published, most of each row is white (unrated movies), and the brightest cells are not
 # ratings: the genre counts and the age bucket are larger than any rating (table above), so
-# a few side columns outweigh the ratings in the network's input.
+# a few side columns outweigh the ratings in the network's input. (The largest genre count
+# here comes from the ML-1M genres the article joins by mistake; with the true genres,
+# notebook 2 printed 321.)
 
 # %%
 m = matrices["corrected"]
@@ -280,8 +284,9 @@ record_metrics({
 #
 # ## Exercises
 #
-# 1. Set `user` to another id (e.g. 13, a heavy rater) and re-run: how do the hand-built
-#    row and the block-by-block tables change?
+# 1. Set `user` to another id (e.g. 13; how many training ratings does that user have?
+#    `(train["user_id"] == 13).sum()` says) and re-run: how do the hand-built row and the
+#    block-by-block tables change?
 # 2. Set `feature_set = "ratings+genres"`: which columns disappear, and does the check
 #    against the hand-built rows still pass? Why?
 # 3. Change `fold` and check that the column layout stays the same while the test rows

@@ -95,8 +95,8 @@ print(recommend.recommend(scores, rated, columns, movies, k)[["rank", "title", "
 
 # %% [markdown]
 # Mostly little-known films, predicted at about 5 stars or more. Why? The network was
-# trained on observed ratings only, so the output unit of a movie with one or two ratings
-# (or none) hardly ever received a training signal: its value is whatever the biases and
+# trained on observed ratings only, so the output unit of a movie with a handful of
+# ratings (or none) hardly ever received a training signal: its value is whatever the biases and
 # a few chance updates make it. The picture below puts every movie the user has not rated
 # at its number of training ratings (log scale) and its predicted score.
 
@@ -114,8 +114,7 @@ plots.scores_by_rating_count(scores, counts, rated, min_ratings, k,
 # `u1.base` sit near 0: their output units never received a training signal, and an
 # output near 0 is all they can give.) The usual fix is to recommend only movies with enough
 # evidence, here at least `min_ratings` training ratings (the dashed line; the green
-# diamonds are the list it gives). ML-100K also lists a few films twice under different
-# ids, like *Butcher Boy, The (1998)*: a quirk of the data, not of the model.
+# diamonds are the list it gives).
 
 # %% tags=["nbval-check-output"]
 rare = recommend.too_few_ratings(train, columns, min_ratings)
@@ -170,26 +169,27 @@ print(stranger[["rank", "title", "source"]].to_string(index=False))
 # %% [markdown]
 # ## Are the lists any good?
 #
-# For every test user with at least one rating of 4 or 5 (456 of the 459 `u1.test` users):
+# For every test user with at least one rating of 4 or 5 (456 of the 459 `u1.test` users,
+# the `users averaged` column of the table below):
 # rank all movies they did not rate in training, take the top $k = 10$, and count a hit
 # for each movie they rated 4 or 5 in `u1.test`. In symbols, for a user $u$ let $L_u$ be
-# the list (position $i = 1, \dots, k$ holds movie $L_{u,i}$), $R_u$ the set of their
-# relevant test movies (rated $\ge 4$), and $\mathrm{rel}_u(i) = 1$ if $L_{u,i} \in R_u$,
+# the list (position $p = 1, \dots, k$ holds movie $L_{u,p}$), $R_u$ the set of their
+# relevant test movies (rated $\ge 4$), and $\mathrm{rel}(u, p) = 1$ if $L_{u,p} \in R_u$,
 # else $0$. Then, per user,
 #
 # $$\mathrm{precision@}k(u) = \frac{|L_u \cap R_u|}{k}, \qquad \mathrm{recall@}k(u) = \frac{|L_u \cap R_u|}{|R_u|}$$
 #
 # Precision asks how much of the list is good; recall, how much of the good was found.
 # Both ignore the order inside the list; the next two reward hits near the top. NDCG
-# (normalised discounted cumulative gain) discounts a hit at position $i$ by
-# $\log_2(i + 1)$ and divides by the best possible value, so 1 means all the top
+# (normalised discounted cumulative gain) discounts a hit at position $p$ by
+# $\log_2(p + 1)$ and divides by the best possible value, so 1 means all the top
 # positions are hits:
 #
-# $$\mathrm{DCG@}k(u) = \sum_{i=1}^{k} \frac{\mathrm{rel}_u(i)}{\log_2(i + 1)}, \qquad \mathrm{NDCG@}k(u) = \frac{\mathrm{DCG@}k(u)}{\sum_{i=1}^{\min(k, |R_u|)} 1 / \log_2(i + 1)}$$
+# $$\mathrm{DCG@}k(u) = \sum_{p=1}^{k} \frac{\mathrm{rel}(u, p)}{\log_2(p + 1)}, \qquad \mathrm{NDCG@}k(u) = \frac{\mathrm{DCG@}k(u)}{\sum_{p=1}^{\min(k, |R_u|)} 1 / \log_2(p + 1)}$$
 #
 # MAP (mean average precision) averages the precision at every position that is a hit:
 #
-# $$\mathrm{AP@}k(u) = \frac{1}{\min(k, |R_u|)} \sum_{i=1}^{k} \mathrm{rel}_u(i) \, \frac{|\{L_{u,1}, \dots, L_{u,i}\} \cap R_u|}{i}$$
+# $$\mathrm{AP@}k(u) = \frac{1}{\min(k, |R_u|)} \sum_{p=1}^{k} \mathrm{rel}(u, p) \cdot \frac{|\lbrace L_{u,1}, \dots, L_{u,p} \rbrace \cap R_u|}{p}$$
 #
 # and the hit rate only asks whether the list holds anything good at all:
 # $\mathrm{hit@}k(u) = 1$ if $|L_u \cap R_u| > 0$, else $0$. Each metric is then averaged
@@ -238,7 +238,7 @@ record_metrics({
        for key, (_, row) in zip(["autoencoder_all", "autoencoder_min_ratings", "popularity", "bias"],
                                 ranking_table.iterrows(), strict=True)
        for metric, value in row.items() if metric != "n_users"},
-})
+}, echo=False)
 
 # %% [markdown]
 # ## Summary

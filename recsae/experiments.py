@@ -1,11 +1,8 @@
 """The article's experiment table, regenerated: feature sets x depths x recipes.
 
-Each cell builds the user matrices (:func:`recsae.user_matrix.build_user_matrices`), trains a
-stacked autoencoder for ``epochs`` epochs on ``u1.base`` and scores it on ``u1.test`` with
-the article's metric and the honest ones side by side. Predictions always come from the
-users' *training* rows; targets are their *test* rows.
-
-Which trainer runs a cell (the ``trainer`` column says it for every row):
+Each cell trains a stacked autoencoder for ``epochs`` epochs on ``u1.base``'s user matrices
+and scores it on ``u1.test`` with the article's metric and the honest ones (predictions
+from the users' *training* rows, targets their *test* rows). Trainers (column ``trainer``):
 
 * recipe ``"corrected"``: :func:`recsae.training.fit` with ``corrected_config`` (hidden
   sizes replaced by the cell's depth);
@@ -14,15 +11,13 @@ Which trainer runs a cell (the ``trainer`` column says it for every row):
 * recipe ``"as_published"``, other cells: the corrected trainer with the article's
   settings (:meth:`TrainConfig.article_settings`: RMSprop lr 0.01, weight decay 0.5,
   sigmoid), ``"corrected (article settings)"``. The exact dynamics take one optimizer step
-  per user (943 x 200 steps) and update every weight at each step; for the 5- and 7-layer
-  nets (1.1M and 1.2M weights) that is minutes per cell on a 2-core CPU, too slow for a
-  notebook, while the 3-layer net takes seconds (``docs/benchmarks.md``). By default (``exact=
-  "depth3"``) every 3-layer as-published cell runs the exact dynamics.
+  per user (943 x 200 steps) updating every weight: minutes per cell for the 5- and 7-layer
+  nets (1.1M and 1.2M weights) on a 2-core CPU, seconds for the 3-layer net. By default
+  (``exact="depth3"``) every 3-layer as-published cell runs the exact dynamics.
 
 Beware the stand-in: with gradients zeroed, weight decay 0.5 overwhelms each step's small
-gradient and the net collapses to near-zero outputs (test RMSE 2.1-2.8 on u1). The article's
-own loop escapes this only because its never-zeroed gradient *sum* keeps growing until it
-dwarfs the decay term. The stand-in rows say nothing about the article's deep nets.
+gradient and the net collapses to a near-constant output (test RMSE above 2 on u1); the article's
+own loop escapes this only because its never-zeroed gradient *sum* outgrows the decay.
 """
 
 from __future__ import annotations
@@ -55,13 +50,12 @@ DEPTHS = (3, 5, 7)
 HEADLINE = ("ratings+genres+attributes", 3)  # the article's best configuration
 EXACT_CHOICES = ("none", "headline", "depth3", "all")
 STAND_IN_CHOICES = ("all", "headline", "none")
+DEEP_CHOICES = ("all", "headline")
 TRAINER_EXACT = "as_published (exact)"
 TRAINER_ARTICLE_SETTINGS = "corrected (article settings)"
 TRAINER_CORRECTED = "corrected"
 
-# What the corrected recipe trains with: TrainConfig's defaults (Adam, lr 3e-3, minibatches
-# of 64 users, early stopping with patience 40 on 10% of each user's training ratings).
-CORRECTED_CONFIG = TrainConfig()
+CORRECTED_CONFIG = TrainConfig()  # Adam, lr 3e-3, 64 users a step, early stopping (patience 40)
 
 TABLE_COLUMNS = [
     "recipe", "features", "depth", "trainer", "epochs", "best_epoch", "n_columns",
@@ -69,6 +63,7 @@ TABLE_COLUMNS = [
     "global_rmse_unclipped", "global_mae_unclipped", "per_user_rmse", "n_test_users",
     "n_test_ratings", "seconds",
 ]
+EXTRA_COLUMNS = ("history", "model_state")  # exact-trainer rows only, not table columns
 
 
 def architectures(n_inputs: Mapping[str, int], depths: Iterable[int] = DEPTHS) -> pd.DataFrame:
@@ -80,9 +75,8 @@ def architectures(n_inputs: Mapping[str, int], depths: Iterable[int] = DEPTHS) -
         depths: the article's names of the nets (:func:`recsae.model.article_hidden_sizes`).
 
     Returns:
-        One row per depth: ``network``, ``hidden sizes``, ``sizes from`` (the article gives
-        the 3- and 5-layer sizes, not the 7-layer ones: those are our choice),
-        ``linear layers`` and ``weights (<label>)`` (weights and biases, as integers).
+        One row per depth: ``network``, ``hidden sizes``, ``sizes from`` (the 7-layer sizes
+        are our choice), ``linear layers``, ``weights (<label>)`` (weights and biases).
     """
     rows = []
     for depth in depths:
@@ -98,9 +92,8 @@ def architectures(n_inputs: Mapping[str, int], depths: Iterable[int] = DEPTHS) -
 
 
 def exact_cells(exact: str | Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
-    """The ``(features, depth)`` cells of the as-published recipe to run with the exact
-    dynamics: ``"none"``, ``"headline"`` (ratings+genres+attributes, 3 layers),
-    ``"depth3"`` (every 3-layer cell), ``"all"``, or an explicit iterable of cells."""
+    """The as-published ``(features, depth)`` cells to run with the exact dynamics: ``"none"``,
+    ``"headline"`` (ratings+genres+attributes, 3 layers), ``"depth3"``, ``"all"``, or a list."""
     if isinstance(exact, str):
         if exact not in EXACT_CHOICES:
             raise ValueError(f"exact must be one of {EXACT_CHOICES} or a list of cells, "
@@ -140,6 +133,10 @@ def run_cell(matrices: UserMatrices, depth: int, trainer: str, epochs: int = 200
              progress: bool = False, threads: int | None = 1) -> dict[str, object]:
     """Train and score one cell; returns one row of the table (see :data:`TABLE_COLUMNS`).
 
+    Exact-trainer rows also hold ``history`` (:func:`recsae.article.train_as_published`'s)
+    and ``model_state`` (the trained ``state_dict``): notebook 4 reads its run from the
+    results cache, and notebook 5's headline cell is the same run (:data:`EXTRA_COLUMNS`).
+
     Args:
         matrices: train/test matrices of the cell's recipe and feature set.
         depth: 3, 5 or 7 (:func:`recsae.model.article_hidden_sizes`).
@@ -178,6 +175,9 @@ def run_cell(matrices: UserMatrices, depth: int, trainer: str, epochs: int = 200
         "n_columns": matrices.columns.n_columns, **score(pred, matrices),
         "seconds": time.perf_counter() - start,
     }
+    if trainer == TRAINER_EXACT:  # small (3-layer: ~70,000 weights); notebook 4 shows them
+        row |= {"history": history, "model_state": {k: v.detach().clone()
+                                                     for k, v in model.state_dict().items()}}
     return row
 
 
@@ -193,12 +193,10 @@ class Cell(NamedTuple):
     threads: int | None = 1
 
 
-# ``memo(name, compute, **key)`` returns ``compute()`` or a stored result for the same name,
-# key and code, e.g. :func:`recsae.course.cache.cached` (the notebooks pass it).
-Memo = Callable[..., Any]
+Memo = Callable[..., Any]  # memo(name, compute, **key): e.g. recsae.course.cache.cached
 
 
-def _digest(array: np.ndarray) -> str:
+def _digest(array: np.ndarray) -> str:  # of the contents
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
 
 
@@ -278,18 +276,19 @@ def run_cells(cells: Sequence[Cell], workers: int = 1, memo: Memo | None = None,
             raise RuntimeError("run_cells was interrupted.")
         return _pool(workers).submit(_run, cell).result()
 
-    def one(cell: Cell) -> dict[str, object]:
+    def one(cell: Cell) -> dict[str, object]:  # a stored row may be the other recipe's
         row = (compute(cell) if memo is None
                else memo("experiment_cell", lambda: compute(cell), **cell_key(cell)))
-        # A stored row may come from the other recipe's identical (ratings-only) matrices.
         return {**row, "recipe": cell.matrices.recipe, "features": cell.matrices.features}
 
     bar = tqdm(total=len(cells), desc="cells", disable=not progress_enabled(progress))
-    # Threads only wait: on the cache, or on the process pool that does the training.
+    # Threads only wait (on the cache, or on the process pool that trains):
     ex = ThreadPoolExecutor(max_workers=max(1, len(cells) if workers > 1 else 1))
-    # Longest first (the exact loop, then the deeper nets): the pool ends evenly.
-    order = sorted(range(len(cells)), key=lambda i: (cells[i].trainer != TRAINER_EXACT,
-                                                     -cells[i].depth))
+    # Longest first (the exact loop, deeper nets, the corrected trainer's longer runs before
+    # the stand-in's, more epochs): the pool's workers end evenly.
+    order = sorted(range(len(cells)), key=lambda i: (
+        cells[i].trainer != TRAINER_EXACT, -cells[i].depth,
+        cells[i].trainer == TRAINER_ARTICLE_SETTINGS, -cells[i].epochs))
     futures = {ex.submit(one, cells[i]): i for i in order}
     rows: list[dict[str, object]] = [{} for _ in cells]
     try:
@@ -314,11 +313,13 @@ def grid_cells(train: pd.DataFrame, test: pd.DataFrame, *,
                exact: str | Iterable[tuple[str, int]] = "depth3", stand_ins: str = "all",
                seed: int = 0, corrected_config: TrainConfig = CORRECTED_CONFIG,
                matrices: Mapping[tuple[str, str], UserMatrices] | None = None,
-               threads: int | None = 1) -> list[Cell]:
+               threads: int | None = 1, deep: str = "all") -> list[Cell]:
     """The cells of :func:`run_grid`, in the table's order (arguments as there)."""
     exact_set = exact_cells(exact)
-    if stand_ins not in STAND_IN_CHOICES:
-        raise ValueError(f"stand_ins must be one of {STAND_IN_CHOICES}, not {stand_ins!r}.")
+    for name, value, choices in (("stand_ins", stand_ins, STAND_IN_CHOICES),
+                                 ("deep", deep, DEEP_CHOICES)):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {choices}, not {value!r}.")
     depths = list(depths)
     cells = []
     for recipe in recipes:
@@ -329,6 +330,8 @@ def grid_cells(train: pd.DataFrame, test: pd.DataFrame, *,
                 cell_matrices = build_user_matrices(train, test, recipe=recipe,
                                                     features=features)
             for depth in depths:
+                if deep == "headline" and depth != HEADLINE[1] and features != HEADLINE[0]:
+                    continue  # a deep cell left out
                 if recipe == "corrected":
                     trainer = TRAINER_CORRECTED
                 elif (features, depth) in exact_set:
@@ -349,7 +352,7 @@ def run_grid(train: pd.DataFrame | None = None, test: pd.DataFrame | None = None
              seed: int = 0, corrected_config: TrainConfig = CORRECTED_CONFIG,
              matrices: Mapping[tuple[str, str], UserMatrices] | None = None,
              progress: bool = False, threads: int | None = 1, workers: int = 1,
-             memo: Memo | None = None) -> pd.DataFrame:
+             memo: Memo | None = None, deep: str = "all") -> pd.DataFrame:
     """The article's experiment table, one row per (recipe, feature set, depth).
 
     Args:
@@ -360,6 +363,8 @@ def run_grid(train: pd.DataFrame | None = None, test: pd.DataFrame | None = None
             the others use the corrected trainer with the article's settings.
         stand_ins: which of those other (stand-in) cells to run: ``"all"``, ``"headline"``
             (ratings+genres+attributes only) or ``"none"``; the rest are left out.
+        deep: which feature sets get the deeper nets (``depths`` other than 3): ``"all"``,
+            or ``"headline"`` (ratings+genres+attributes only; the 3-layer cells stay).
         seed: the same seed for every cell.
         corrected_config: the corrected recipe's trainer settings (hidden sizes and epochs
             are set per cell).
@@ -378,7 +383,7 @@ def run_grid(train: pd.DataFrame | None = None, test: pd.DataFrame | None = None
     cells = grid_cells(train, test, recipes=recipes, feature_sets=feature_sets, depths=depths,
                        epochs=epochs, exact=exact, stand_ins=stand_ins, seed=seed,
                        corrected_config=corrected_config,
-                       matrices=matrices, threads=threads)
+                       matrices=matrices, threads=threads, deep=deep)
     rows = run_cells(cells, workers=workers, memo=memo, progress=progress)
     table = pd.DataFrame.from_records(rows, columns=TABLE_COLUMNS)
     table.attrs["note"] = grid_note(table)

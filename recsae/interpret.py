@@ -118,7 +118,7 @@ def user_labels(users: pd.DataFrame, user_ids: np.ndarray, n_occupations: int = 
     occupation = rows["occupation"].where(rows["occupation"].isin(common), OTHER_OCCUPATION)
     return pd.DataFrame({
         "gender": pd.Categorical(rows["gender"].map({"F": "female", "M": "male"}).to_numpy(),
-                                 categories=["female", "male"]),
+                                 categories=["male", "female"]),  # the colours of 01-02
         "age group": pd.Categorical(age_band(rows["age"].to_numpy()),
                                     categories=[label for _, label in AGE_BANDS]),
         "occupation": pd.Categorical(occupation.to_numpy(),

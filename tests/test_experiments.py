@@ -139,3 +139,35 @@ def test_a_failing_cell_stops_the_run(u1):
     rows = experiments.run_cells(cells[1:], workers=2)
     assert rows[0]["trainer"] == experiments.TRAINER_CORRECTED
     experiments.shutdown_pools()
+
+
+def test_deep_headline_keeps_the_deeper_nets_for_the_headline_features_only(u1):
+    train, test = u1
+    every = experiments.grid_cells(train, test, stand_ins="all")
+    cells = experiments.grid_cells(train, test, stand_ins="all", deep="headline")
+    assert len(every) == 18 and len(cells) == 10  # 6 three-layer cells + 2 recipes x 2 deep
+    assert {(c.matrices.features, c.depth) for c in cells if c.depth != 3} == {
+        ("ratings+genres+attributes", 5), ("ratings+genres+attributes", 7)}
+    with pytest.raises(ValueError, match="deep must be one of"):
+        experiments.grid_cells(train, test, deep="some")
+
+
+def test_exact_rows_hold_the_history_and_the_trained_weights(u1):
+    """Notebook 4 rebuilds its as-published model from a cell's row: the same weights and
+    history as training it in place."""
+    import torch
+
+    from recsae import article, runtime
+    from recsae.model import StackedAutoencoder, article_hidden_sizes
+
+    train, test = u1
+    matrices = build_user_matrices(train, test, "as_published", "ratings+genres+attributes")
+    [row] = experiments.run_cells([experiments.Cell(matrices, 3, experiments.TRAINER_EXACT, 2)])
+    runtime.seed_everything(0)
+    model = StackedAutoencoder(matrices.train.shape[1], article_hidden_sizes(3))
+    history = article.train_as_published(model, matrices.train, matrices.columns.n_items, 2)
+    assert row["history"]["article_train_metric"].equals(history["article_train_metric"])
+    assert all(torch.equal(v, row["model_state"][k]) for k, v in model.state_dict().items())
+    table = experiments.run_grid(train, test, feature_sets=("ratings",), depths=(3,), epochs=1,
+                                 recipes=("as_published",), exact="depth3")
+    assert list(table.columns) == experiments.TABLE_COLUMNS  # no extra columns in the table

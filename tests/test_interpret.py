@@ -69,7 +69,7 @@ def test_user_labels_follow_the_row_order():
     assert labels["gender"].tolist() == ["male", "female", "female"]
     # Categories in a fixed, readable order (figures draw their legends in it).
     assert list(labels["age group"].cat.categories) == [b for _, b in interpret.AGE_BANDS]
-    assert list(labels["gender"].cat.categories) == ["female", "male"]
+    assert list(labels["gender"].cat.categories) == ["male", "female"]
     assert labels["age group"].tolist() == ["35-49", "under 25", "50 and over"]
     assert labels["occupation"].tolist() == [interpret.OTHER_OCCUPATION, "student",
                                              interpret.OTHER_OCCUPATION]

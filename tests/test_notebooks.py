@@ -87,8 +87,9 @@ def test_03_user_matrix(tmp_path):
 TRAINED = 0.003  # tolerance on metrics of trained models
 
 
-def test_04_training(tmp_path):
-    m = run_notebook(tmp_path, "04", epochs=20)
+def test_04_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSAE_CACHE_DIR", str(tmp_path / "cache"))  # train, do not read back
+    m = run_notebook(tmp_path, "04", epochs=20, other_folds=[2])
     assert m["as_published.article_metric"] == pytest.approx(0.395, abs=TRAINED)
     assert m["as_published.global_rmse"] == pytest.approx(1.047, abs=TRAINED)
     assert m["corrected.global_rmse"] == pytest.approx(1.034, abs=TRAINED)
@@ -103,6 +104,8 @@ def test_04_training(tmp_path):
     assert m["corrected_longer.best_epoch"] > 200
     assert m["corrected_longer.global_rmse"] == pytest.approx(0.951, abs=TRAINED)
     assert m["corrected_longer.global_rmse"] < m["corrected.global_rmse"]
+    # The same two runs on u2: the longer one keeps an epoch past the limit too, and tests better.
+    assert m["epoch_limit.u2.kept_epoch_longer"] > 20 and m["epoch_limit.u2.test_rmse_gained"] > 0
     # The gender probe: the ratings' own 10 principal components know more than any code.
     assert m["probe.ratings_pca10.auc"] == pytest.approx(0.731, abs=0.005)
     codes = [v for k, v in m.items() if k.startswith("probe.") and "ratings_pca10" not in k]

@@ -38,28 +38,32 @@ def activity_histograms(ratings: pd.DataFrame) -> Figure:
 
 def user_demographics(users: pd.DataFrame) -> Figure:
     """Age histogram by gender and the occupation counts of an ML-100K user table."""
-    fig = Figure(figsize=(10, 3.5), layout="constrained")
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
     ax_age, ax_occ = fig.subplots(1, 2, width_ratios=[1, 1.4])
     bins = np.arange(0, 80, 5)
-    for gender, label, color in (("M", "men", "tab:blue"), ("F", "women", "tab:orange")):
-        ax_age.hist(users.loc[users["gender"] == gender, "age"], bins=bins, alpha=0.6,
-                    color=color, label=label)
+    # Men as filled bars, women as an outline on top: no bar hides another, no mixed colour.
+    for gender, label, color, kind in (("M", "men", "tab:blue", "bar"),
+                                       ("F", "women", "tab:orange", "step")):
+        ax_age.hist(users.loc[users["gender"] == gender, "age"], bins=bins, histtype=kind,
+                    alpha=0.7 if kind == "bar" else 1.0, linewidth=2, color=color, label=label)
     ax_age.set(xlabel="age (years)", ylabel="users", title="Age by gender")
     ax_age.legend()
     occupations = users["occupation"].value_counts().sort_values()
     ax_occ.barh(occupations.index, occupations.to_numpy(), color="tab:green")
     ax_occ.set(xlabel="users", title="Occupation (as given in u.user)")
-    ax_occ.tick_params(axis="y", labelsize=7)
+    ax_occ.tick_params(axis="y", labelsize=9)
     return fig
 
 
-def genre_popularity(genre_counts: pd.Series, title: str = "Movies and ratings per genre") -> Figure:
-    """Horizontal bars of a ``{genre: count}`` series, largest at the top."""
+def genre_popularity(genre_counts: pd.Series, title: str = "Movies and ratings per genre",
+                     xlabel: str = "count") -> Figure:
+    """Horizontal bars of a ``{genre: count}`` series, largest at the top (``xlabel``: what
+    is counted)."""
     counts = genre_counts.sort_values()
     fig = Figure(figsize=(6, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ax.barh(counts.index, counts.to_numpy(), color="tab:purple")
-    ax.set(xlabel="count", title=title)
+    ax.set(xlabel=xlabel, title=title)
     return fig
 
 

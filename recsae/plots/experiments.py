@@ -59,6 +59,12 @@ def experiment_grid(table: pd.DataFrame, baselines: Mapping[str, float] | None =
     panels = [p for p in panels if len(p[1])]
     features = list(dict.fromkeys(table["features"]))
     x = np.arange(len(features))
+    # The depths side by side around each feature set, so no marker hides another.
+    dodge = {d: 0.1 * (i - (len(DEPTH_STYLE) - 1) / 2) for i, d in enumerate(DEPTH_STYLE)}
+    # The real RMSE panels zoom on the cells; a reference line far above them is named in
+    # the legend instead of stretching the axis.
+    top = max(table.loc[~stand_in, "global_rmse"], default=np.inf) + 0.02
+    shown = {name: v for name, v in baselines.items() if v <= top}
     fig = Figure(figsize=(4.2 * len(panels), 7.2), layout="constrained")
     axes = fig.subplots(2, len(panels), squeeze=False)
     rows = (("article_metric", METRIC_LABEL), ("global_rmse", RMSE_LABEL))
@@ -72,12 +78,14 @@ def experiment_grid(table: pd.DataFrame, baselines: Mapping[str, float] | None =
             for depth in sorted(sub["depth"].unique()):
                 cells = sub[sub["depth"] == depth].set_index("features")
                 colour, marker = DEPTH_STYLE.get(int(depth), ("tab:gray", "o"))
-                ax.plot(x, [cells[metric].get(f, np.nan) for f in features], color=colour,
+                ax.plot(x + dodge.get(int(depth), 0.0),
+                        [cells[metric].get(f, np.nan) for f in features], color=colour,
                         marker=marker, markersize=7, linewidth=1.5,
                         markerfacecolor="white" if is_stand_in else colour)
             if metric == "global_rmse":
-                for value, style in zip(baselines.values(), BASELINE_STYLES, strict=False):
-                    ax.axhline(value, linewidth=1, **style)
+                for name, style in zip(baselines, BASELINE_STYLES, strict=False):
+                    if is_stand_in or name in shown:
+                        ax.axhline(baselines[name], linewidth=1, **style)
             elif constant_metric is not None:
                 const = constant_metric[constant_metric["recipe"] == recipe].set_index("features")
                 ax.plot(x, [const["article_metric"].get(f, np.nan) for f in features],
@@ -90,7 +98,7 @@ def experiment_grid(table: pd.DataFrame, baselines: Mapping[str, float] | None =
             else:
                 values = list(real[metric])
                 if row:
-                    values += list(baselines.values())
+                    values += list(shown.values())
                 elif constant_metric is not None:
                     values += list(constant_metric["article_metric"])
                 ax.set_ylim(*_span(values))
@@ -116,8 +124,9 @@ def experiment_grid(table: pd.DataFrame, baselines: Mapping[str, float] | None =
     if constant_metric is not None:
         handles.append(Line2D([], [], color="black", linestyle="--", marker="x",
                               label="global-mean predictor, article's metric"))
-    handles += [Line2D([], [], linewidth=1, label=f"{name} (test RMSE)", **style)
-                for (name, _), style in zip(baselines.items(), BASELINE_STYLES, strict=False)]
+    handles += [Line2D([], [], linewidth=1, **style, label=f"{name} (test RMSE {value:.3f}"
+                       + (")" if name in shown else "; above the axis except in the stand-in panel)"))
+                for (name, value), style in zip(baselines.items(), BASELINE_STYLES, strict=False)]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
                frameon=False)
     fig.suptitle("The article's table regenerated: u1.test, 200 epochs, one seed")

@@ -115,8 +115,8 @@ def as_published_curves(history: pd.DataFrame, checkpoints: pd.DataFrame,
             label=f"the same × {share_scored:.3f} (share of users with a test rating)")
     ax.plot(checkpoints["epoch"], checkpoints["article_metric"], "s", color="tab:blue",
             markerfacecolor="white", label="article's metric on the test (its reported number)")
-    ax.plot(checkpoints["epoch"], checkpoints["global_rmse"], "o-", color="tab:red",
-            label="honest RMSE on the test ratings")
+    ax.plot(checkpoints["epoch"], checkpoints["global_rmse"], "o--", color="tab:red",
+            linewidth=1, label="honest RMSE on the test ratings (measured at the dots only)")
     _baselines(ax, baselines)
     ax.set_xscale("log")
     ticks = sorted({1, *checkpoints["epoch"].tolist(), int(epochs[-1])})
