@@ -8,7 +8,7 @@ export TQDM_DISABLE ?= 1
 # two cores, and the committed notebook outputs were produced this way.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: run test lint notebooks book bench bench-quick lock clean help
+.PHONY: run test lint notebooks book bench bench-quick bench-scale lock clean help
 
 help:
 	@echo "make run        download ML-100K if needed, execute every notebook into build/"
@@ -16,6 +16,7 @@ help:
 	@echo "make book       the tutorial as a website, build/book/ (committed notebooks, not re-run)"
 	@echo "make notebooks  maintainers: re-execute notebooks/ in place (refresh committed outputs)"
 	@echo "make bench      speed/memory benchmarks -> docs/benchmarks.md"
+	@echo "make bench-scale  synthetic ML-1M..ML-25M shapes end to end, one core (tens of minutes)"
 	@echo "make lock       regenerate requirements.lock from the current venv"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -51,6 +52,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
+
+# The big runs of issue 15 (peak RSS and seconds per stage, ML-1M..ML-25M shapes, one core;
+# needs ~6 GB free): docs/benchmarks-scale.json, docs/scale-epoch-time.png, benchmarks.md.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/run.py --scale
 
 lock: $(STAMP)
 	head -n 3 requirements.lock > requirements.lock.new

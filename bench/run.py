@@ -4,6 +4,8 @@
     python bench/run.py --quick          # a few seconds, for CI -> build/bench-quick/
     python bench/run.py --notebooks      # also execute every notebook (minutes)
     python bench/run.py --device cuda    # the corrected trainer on a GPU (never required)
+    python bench/run.py --scale          # synthetic ML-1M..ML-25M shapes end to end, one core
+                                         # (tens of minutes; bench/scale.py, scale_report.py)
     python bench/run.py --gpu-only --output DIR   # on a GPU machine: only the fit stage
                                          # -> DIR/benchmarks-gpu.json; copied into docs/, the
                                          # next full run folds it into its report (a copy of
@@ -154,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-only", action="store_true",
                         help="only the fit stage with CUDA -> <output>/benchmarks-gpu.json, which "
                              "a later full run in docs/ folds into its report")
+    parser.add_argument("--scale", action="store_true",
+                        help="the scale benchmark: synthetic MovieLens shapes, end to end "
+                             "(docs/benchmarks-scale.json and the Scale section of benchmarks.md)")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--stage-output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -166,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     pin_cpu_env()  # the same CPU code paths as the tests and the committed notebooks
     use_offline_mirror()
     output = args.output or (ROOT / "build" / "bench-quick" if args.quick else ROOT / "docs")
+    if args.scale:
+        import scale_report
+
+        return scale_report.main(["--output", str(output)])
     machine = machine_info()
     if args.gpu_only:
         import torch
@@ -193,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     output.mkdir(parents=True, exist_ok=True)
     (output / "benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
     (output / "benchmarks.md").write_text(markdown(report))
+    if (output / "benchmarks-scale.json").is_file():  # keep the Scale section (--scale's)
+        import scale_report
+
+        scale_report.render(output)
     print(f"[bench] wrote {output / 'benchmarks.md'} and {output / 'benchmarks.json'}")
     return 0
 

@@ -7,13 +7,17 @@ from the layers below it (``tests/test_layers.py`` enforces this with import-lin
    ``runtime`` (seeds, the device, threads).
 2. **Data:** ``datasets`` (the dataset table), ``archive`` (zip checks), ``download``
    (fetch, verify, cache),
-   ``data`` (typed loaders and the one ratings validator), ``splits`` (every split).
+   ``data`` (typed loaders and the one ratings validator), ``synthetic`` (seeded data of
+   MovieLens shapes, for the scale benchmark), ``splits`` (every split).
 3. **The article's model:** ``features`` (genre counts, attributes), ``user_matrix`` (the
    user rows), ``model`` (the stacked autoencoder), ``loss`` (the masked loss),
    ``metrics`` (the article's metric and honest ones), ``ranking`` (top-k metrics),
    ``protocol`` (the rating-model contract and how every model is scored).
 4. **Training:** ``article`` (the article's loop in plain PyTorch, and its fast twin),
-   ``training`` (the corrected trainer: one plain epoch, ``fit``, ``predict``).
+   ``trainconfig`` (the corrected trainer's settings), ``inference`` (predictions and
+   top-k lists in user batches, from sparse rows), ``sparse_torch`` (the corrected trainer
+   on a CSR in plain torch: any device), ``training`` (the corrected trainer: one plain
+   epoch, ``fit``, ``predict``).
 5. **Models beyond the article:** ``baselines``, ``autorec`` (I-AutoRec), ``blend``
    (I-AutoRec + MF), ``user_autoencoder``, ``checkpoint``.
 6. **Studies:** ``experiments`` (the article's table), ``ablation`` (what each bug costs),

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -34,12 +35,15 @@ ARTICLE_EPOCHS = 200
 def check_matrix(train: Any, n_rating_columns: Any, what: str = "train") -> None:
     """Refuse, before any computation, what no trainer can use as a user matrix.
 
-    A user matrix is a 2-D NumPy array (or torch tensor) ``[n_users, n_columns]`` of finite
-    numbers, at least one row and one column, its first ``n_rating_columns`` columns the
-    ratings (0 = unrated), e.g. ``recsae.user_matrix.build_user_matrices(...).train``.
+    A user matrix is a 2-D NumPy array (or torch tensor, or SciPy CSR matrix/array)
+    ``[n_users, n_columns]`` of finite numbers, at least one row and one column, its first
+    ``n_rating_columns`` columns the ratings (0 = unrated), e.g.
+    ``recsae.user_matrix.build_user_matrices(...).train``. A CSR is checked through its
+    stored entries only (nothing dense is made).
 
     Raises:
-        TypeError: a pandas frame (a ratings frame is not a matrix) or non-numbers.
+        TypeError: a pandas frame (a ratings frame is not a matrix), a sparse matrix not
+            in CSR format, or non-numbers.
         ValueError: not 2-D, empty, NaN or infinite entries, or ``n_rating_columns`` not
             an integer in ``1..n_columns``.
     """
@@ -48,8 +52,14 @@ def check_matrix(train: Any, n_rating_columns: Any, what: str = "train") -> None
             f"{what} must be a user matrix, a NumPy array [n_users, n_columns] (e.g. the "
             "`.train` of recsae.user_matrix.build_user_matrices(...)), not a pandas "
             f"{type(train).__name__}: a ratings frame is not a matrix.")
-    if isinstance(train, torch.Tensor):
-        values: Any = train.detach()
+    if sp.issparse(train):
+        if train.format != "csr":
+            raise TypeError(f"{what} must be a dense array or a SciPy CSR matrix, not a sparse "
+                            f"{train.format.upper()} matrix: convert it with .tocsr().")
+        values: Any = train.data  # the stored entries; NaN/inf can only be there
+        kind = values.dtype.kind
+    elif isinstance(train, torch.Tensor):
+        values = train.detach()
         kind = "f" if values.is_floating_point() else "c" if values.is_complex() else "i"
     else:
         try:
@@ -60,8 +70,8 @@ def check_matrix(train: Any, n_rating_columns: Any, what: str = "train") -> None
         kind = values.dtype.kind
     if kind not in "biuf":
         raise TypeError(f"{what} must hold numbers; got a {type(train).__name__} of "
-                        f"{values.dtype} (a sparse matrix? pass .toarray()).")
-    shape = tuple(values.shape)
+                        f"{values.dtype} (a sparse matrix? pass it as CSR, .tocsr()).")
+    shape = tuple(train.shape) if sp.issparse(train) else tuple(values.shape)
     if len(shape) != 2:
         raise ValueError(f"{what} must be 2-D [n_users, n_columns], not of shape {shape} "
                          "(one user's row? pass row[None, :]).")
@@ -86,8 +96,13 @@ def check_matrix(train: Any, n_rating_columns: Any, what: str = "train") -> None
             bad = ~np.isfinite(values)
             if values.dtype.itemsize > 4:  # float64 beyond float32's range becomes inf
                 bad |= np.abs(values) > np.finfo(np.float32).max
-        if bad.any():
+        if bad.any() and sp.issparse(train):
+            first = int(np.argmax(bad))
+            row = int(np.searchsorted(train.indptr, first, side="right")) - 1
+            col = int(train.indices[first])
+        elif bad.any():
             row, col = (int(i[0]) for i in np.nonzero(bad))
+        if bad.any():
             raise ValueError(f"{what} has {int(bad.sum())} NaN or infinite entries (first at "
                              f"row {row}, column {col}); a user matrix holds 0 for 'unrated' "
                              "and finite numbers elsewhere: fill or drop them first.")

@@ -177,3 +177,38 @@ def global_mean_rmse(train_ratings: ArrayLike, test_ratings: ArrayLike) -> float
     train = _as_numpy(train_ratings).astype(np.float64)
     test = _as_numpy(test_ratings).astype(np.float64)
     return float(np.sqrt(np.mean((test - train.mean()) ** 2)))
+
+
+def pair_metrics(pred: ArrayLike, target: ArrayLike, user_rows: ArrayLike) -> dict[str, float]:
+    """:func:`honest_metrics` on ``(user, item)`` pairs instead of ``[n_users, n_items]``.
+
+    Args:
+        pred, target: ``[n]`` prediction and test rating of each scored pair;
+        user_rows: ``[n]`` int, the user (any integer id) of each pair.
+
+    Returns:
+        The keys of :func:`honest_metrics`, equal to it (to float rounding) for the pairs
+        where the dense ``mask`` is True; memory O(n), whatever the number of items.
+    """
+    pred = _as_numpy(pred).astype(np.float64).ravel()
+    target = _as_numpy(target).astype(np.float64).ravel()
+    users = _as_numpy(user_rows).ravel()
+    if not pred.shape == target.shape == users.shape:
+        raise ValueError(f"pred {pred.shape}, target {target.shape} and user_rows "
+                         f"{users.shape} must have the same length.")
+    if not pred.size:
+        raise ValueError("no pair to score.")
+    clipped = np.clip(pred, 1.0, 5.0)
+    _, rows = np.unique(users, return_inverse=True)
+    squared = (clipped - target) ** 2
+    counts = np.bincount(rows)
+    per_user = np.sqrt(np.bincount(rows, weights=squared) / counts)
+    return {
+        "global_rmse": float(np.sqrt(np.mean(squared))),
+        "global_mae": float(np.mean(np.abs(clipped - target))),
+        "global_rmse_unclipped": float(np.sqrt(np.mean((pred - target) ** 2))),
+        "global_mae_unclipped": float(np.mean(np.abs(pred - target))),
+        "per_user_rmse": float(np.mean(per_user)),
+        "n_ratings": int(pred.size),
+        "n_users": int(counts.size),
+    }

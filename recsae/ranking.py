@@ -1,4 +1,4 @@
-"""Top-k ranking metrics over dense numpy arrays with explicit masks.
+"""Top-k ranking metrics over numpy arrays with explicit masks, dense or sparse.
 
 The pipeline is three pure steps, so each can be tested on a hand-made array:
 
@@ -8,6 +8,11 @@ The pipeline is three pure steps, so each can be tested on a hand-made array:
 2. :func:`rank_top_k` ranks every user's items by score, seen items excluded, and returns
    the item *column indices* of the top ``k``.
 3. :func:`ranking_metrics` compares those indices with the relevant mask.
+
+At scale (ML-10M and up, where ``[n_users, n_items]`` is GBs) the same three steps run
+without a dense matrix: :func:`sparse_ranking_masks` gives CSR masks,
+:func:`rank_top_k_batched` scores and ranks a batch of users at a time, and
+:func:`ranking_metrics` accepts the sparse relevant mask. The results are the dense ones.
 
 Conventions (the standard ones, as in RecBole and microsoft/recommenders):
 
@@ -24,10 +29,11 @@ Conventions (the standard ones, as in RecBole and microsoft/recommenders):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 NO_ITEM = -1  # pads a top-k row when a user has fewer than k rankable items
 
@@ -111,11 +117,79 @@ def rank_top_k(scores: np.ndarray, exclude_mask: np.ndarray, k: int) -> np.ndarr
         raise ValueError(f"k must be between 1 and the number of items ({n_items}), not {k}.")
     if np.isnan(scores).any():
         raise ValueError("scores contain NaN; rank_top_k needs a total order.")
-    # lexsort is stable and sorts by the last key first: excluded last, then by score
-    # descending, then (stability) by column index, so ties resolve the same way every run.
-    order = np.lexsort((-scores.astype(np.float64), exclude_mask), axis=1)[:, :k]
-    n_rankable = (~exclude_mask).sum(axis=1, keepdims=True)
+    top = np.empty((scores.shape[0], k), dtype=np.int64)
+    step = max(1, RANK_BLOCK // n_items)
+    for start in range(0, scores.shape[0], step):
+        rows = slice(start, start + step)
+        top[rows] = _top_k_rows(scores[rows], exclude_mask[rows], k)
+    return top
+
+
+# Scores ranked per block of rows in :func:`rank_top_k` (bounds its float64 temporaries).
+RANK_BLOCK = 1 << 22
+
+
+def _top_k_rows(scores: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
+    """:func:`rank_top_k` of a block of rows, by ``np.argpartition``: O(n_items) a row.
+
+    The order it reproduces is the stable lexsort by (excluded, -score, column): an
+    excluded item's key is NaN, which sorts after every number (-inf scores included).
+    The k-th smallest key cuts each row; keys below it are in, and of those equal to it
+    the lowest columns fill the rest; then the k chosen are sorted by key, stably.
+    """
+    keys = np.where(exclude, np.nan, -scores.astype(np.float64))
+    n_rows, n_items = keys.shape
+    kth = np.partition(keys, k - 1, axis=1)[:, k - 1:k]  # [rows, 1]; NaN sorts last
+    below = (keys < kth) | (np.isnan(kth) & ~np.isnan(keys))
+    tied = (keys == kth) | (np.isnan(keys) & np.isnan(kth))
+    room = k - below.sum(axis=1, keepdims=True)
+    chosen = below | (tied & (np.cumsum(tied, axis=1) <= room))
+    columns = np.nonzero(chosen)[1].reshape(n_rows, k)  # ascending column within each row
+    rows = np.arange(n_rows)[:, None]
+    order = columns[rows, np.argsort(keys[rows, columns], axis=1, kind="stable")]
+    n_rankable = (~exclude).sum(axis=1, keepdims=True)
     return np.where(np.arange(k)[None, :] < n_rankable, order, NO_ITEM).astype(np.int64)
+
+
+def rank_top_k_batched(score_rows: Callable[[np.ndarray], np.ndarray],
+                       exclude: sparse.csr_matrix, k: int,
+                       batch_rows: int = 1024) -> np.ndarray:
+    """:func:`rank_top_k` of every row without a ``[n_users, n_items]`` array.
+
+    Args:
+        score_rows: ``rows -> [len(rows), n_items]`` scores of those rows (e.g. a model's
+            predictions of a batch of users); called once per batch.
+        exclude: ``[n_users, n_items]`` sparse: a stored non-zero entry is excluded (seen).
+        k, batch_rows: the cut-off, and the rows scored at a time.
+
+    Returns:
+        ``[n_users, k]`` int64, equal to ``rank_top_k(all scores, exclude.toarray() != 0, k)``.
+    """
+    exclude = sparse.csr_matrix(exclude)
+    n_users = exclude.shape[0]
+    top = np.empty((n_users, k), dtype=np.int64)
+    for start in range(0, n_users, batch_rows):
+        rows = np.arange(start, min(start + batch_rows, n_users))
+        top[rows] = rank_top_k(score_rows(rows), exclude[rows].toarray() != 0, k)
+    return top
+
+
+def sparse_ranking_masks(train: pd.DataFrame, test: pd.DataFrame,
+                         user_ids: Sequence[int] | np.ndarray, item_ids: Sequence[int] | np.ndarray,
+                         threshold: float = 4.0, on_unknown: str = "raise"
+                         ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """:func:`ranking_masks` as two boolean CSR matrices (equal to the dense ones)."""
+    users, items = np.asarray(user_ids), np.asarray(item_ids)
+    masks = []
+    for frame, keep_rule in ((train, lambda r: r > 0), (test, lambda r: r >= threshold)):
+        rows = _index_of(frame["user_id"].to_numpy(), users, "user", on_unknown)
+        cols = _index_of(frame["item_id"].to_numpy(), items, "item", on_unknown)
+        keep = (rows >= 0) & (cols >= 0) & keep_rule(frame["rating"].to_numpy())
+        data = np.ones(int(keep.sum()), dtype=bool)
+        matrix = sparse.csr_matrix((data, (rows[keep], cols[keep])), shape=(len(users), len(items)))
+        matrix.sum_duplicates()
+        masks.append(matrix)
+    return masks[0], masks[1]
 
 
 def ranking_metrics_per_user(top_k: np.ndarray, relevant_mask: np.ndarray) -> pd.DataFrame:
@@ -141,7 +215,11 @@ def ranking_metrics_per_user(top_k: np.ndarray, relevant_mask: np.ndarray) -> pd
         raise ValueError("top_k holds column indices outside the relevant_mask.")
     rows = np.arange(top_k.shape[0])[:, None]
     gains = relevant_mask[rows, np.maximum(top_k, 0)] & (top_k != NO_ITEM)  # [n_users, k]
-    n_relevant = relevant_mask.sum(axis=1)
+    return _per_user(gains, relevant_mask.sum(axis=1), k)
+
+
+def _per_user(gains: np.ndarray, n_relevant: np.ndarray, k: int) -> pd.DataFrame:
+    """The per-user metrics from the ``[n_users, k]`` hits and each user's relevant count."""
     keep = n_relevant > 0
     gains, n_relevant = gains[keep].astype(np.float64), n_relevant[keep]
 
@@ -162,19 +240,43 @@ def ranking_metrics_per_user(top_k: np.ndarray, relevant_mask: np.ndarray) -> pd
     }, index=pd.Index(np.flatnonzero(keep), name="row"))
 
 
+def sparse_ranking_metrics_per_user(top_k: np.ndarray, relevant: sparse.spmatrix) -> pd.DataFrame:
+    """:func:`ranking_metrics_per_user` with a sparse ``[n_users, n_items]`` relevant matrix
+    (a stored non-zero is relevant): the same table, without a dense mask."""
+    top_k = np.asarray(top_k)
+    relevant = sparse.csr_matrix(relevant)
+    relevant.eliminate_zeros()
+    relevant.sum_duplicates()  # sorted column indices, each once
+    if top_k.ndim != 2 or top_k.shape[0] != relevant.shape[0] or top_k.shape[1] < 1:
+        raise ValueError(f"top_k {top_k.shape} must be [n_users, k >= 1] for relevant "
+                         f"{relevant.shape}.")
+    n_items = relevant.shape[1]
+    if (top_k >= n_items).any() or (top_k < NO_ITEM).any():
+        raise ValueError("top_k holds column indices outside the relevant matrix.")
+    n_relevant = np.diff(relevant.indptr).astype(np.int64)
+    keys = np.repeat(np.arange(relevant.shape[0], dtype=np.int64), n_relevant) * n_items
+    keys += relevant.indices
+    query = np.arange(top_k.shape[0], dtype=np.int64)[:, None] * n_items + np.maximum(top_k, 0)
+    found = np.minimum(np.searchsorted(keys, query), max(keys.size - 1, 0))
+    gains = (keys[found] == query) & (top_k != NO_ITEM) if keys.size else top_k < NO_ITEM
+    return _per_user(gains, n_relevant, top_k.shape[1])
+
+
 def ranking_metrics(top_k: np.ndarray, relevant_mask: np.ndarray) -> dict[str, float]:
     """Mean ranking metrics over users with at least one relevant item.
 
     Args:
         top_k: ``[n_users, k]`` column indices from :func:`rank_top_k` (-1 = no item).
-        relevant_mask: ``[n_users, n_items]`` bool.
+        relevant_mask: ``[n_users, n_items]`` bool, or a scipy sparse matrix whose stored
+            non-zeros are the relevant items (:func:`sparse_ranking_masks`).
 
     Returns:
         ``{"precision@k", "recall@k", "ndcg@k", "map@k", "hit_rate@k"}`` (with the number
         for ``k``) and ``"n_users"``, the number of users averaged over.
         Raises ``ValueError`` if no user has a relevant item.
     """
-    per_user = ranking_metrics_per_user(top_k, relevant_mask)
+    per_user = (sparse_ranking_metrics_per_user(top_k, relevant_mask)
+                if sparse.issparse(relevant_mask) else ranking_metrics_per_user(top_k, relevant_mask))
     if per_user.empty:
         raise ValueError("No user has a relevant item; ranking metrics are undefined.")
     k = np.asarray(top_k).shape[1]

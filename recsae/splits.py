@@ -11,7 +11,9 @@
 * :func:`validation_split`: the same seeded uniform split carved from a *training* frame,
   where every hyper-parameter of a rating model is chosen (never on a test file).
 * :func:`holdout_per_user`: the user autoencoder's validation, carved from each row of a
-  training *matrix*, so that every user keeps ratings to be encoded from.
+  training *matrix* (dense, or a SciPy CSR matrix: then nothing dense of its size is made,
+  and the same seed holds out the same entries), so that every user keeps ratings to be
+  encoded from.
 
 Ids are not re-indexed: a test user or item with no training rating stays in the test part,
 and the models' documented fallbacks handle it (the usual protocol does the same).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsae.data import PathLike, load_ratings
 from recsae.datasets import get_spec
@@ -65,8 +68,19 @@ def validation_split(ratings: pd.DataFrame, valid_frac: float = 0.1,
     return random_split(ratings, valid_frac, seed, fold=1)
 
 
-def holdout_per_user(train: np.ndarray, n_rating_columns: int, fraction: float,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def canonical_csr(matrix: object) -> sp.csr_matrix:
+    """A user matrix (SciPy sparse, or dense) as a float32 ``csr_matrix`` in canonical
+    form: each row's columns sorted, no duplicates, no explicit zeros (0 = unrated). A copy:
+    the caller's matrix is never changed."""
+    csr = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    csr.sum_duplicates()  # also sorts each row's columns
+    csr.eliminate_zeros()
+    return csr
+
+
+def holdout_per_user(train: np.ndarray | sp.csr_matrix, n_rating_columns: int, fraction: float,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray] | tuple[sp.csr_matrix,
+                                                                             sp.csr_matrix]:
     """Move a seeded ``fraction`` of each user's training ratings into a validation target.
 
     Each user keeps at least one rating in the input; ``round(fraction * k)`` of their
@@ -74,12 +88,17 @@ def holdout_per_user(train: np.ndarray, n_rating_columns: int, fraction: float,
     ratings: a small leak into validation, never into the test file).
 
     Args:
-        train: ``[n_users, n_columns]``, rating columns first.
+        train: ``[n_users, n_columns]``, rating columns first: a dense array, or a SciPy
+            sparse matrix (CSR; then both results are :func:`canonical_csr` matrices and
+            nothing of size ``n_users x n_columns`` is allocated densely). The same
+            ``seed`` holds out the same entries from a dense matrix and from its CSR.
 
     Returns:
         ``(fit_input, val_target)``: ``[n_users, n_columns]`` with the held-out ratings
         zeroed, and ``[n_users, n_rating_columns]`` holding only them.
     """
+    if sp.issparse(train):
+        return _holdout_csr(canonical_csr(train), n_rating_columns, fraction, seed)
     rng = np.random.default_rng(seed)
     fit_input = np.array(train, dtype=np.float32, copy=True)
     val_target = np.zeros((train.shape[0], n_rating_columns), dtype=np.float32)
@@ -92,6 +111,31 @@ def holdout_per_user(train: np.ndarray, n_rating_columns: int, fraction: float,
         val_target[u, held] = fit_input[u, held]
         fit_input[u, held] = 0.0
     return fit_input, val_target
+
+
+def _holdout_csr(csr: sp.csr_matrix, n_rating_columns: int, fraction: float,
+                 seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """:func:`holdout_per_user` on a canonical CSR: a row's rated entries come first and
+    in column order (as ``np.flatnonzero`` finds them in the dense row), so the same draws
+    pick the same entries."""
+    rng = np.random.default_rng(seed)
+    n_rows = csr.shape[0]
+    row_of = np.repeat(np.arange(n_rows), np.diff(csr.indptr))
+    n_rated = np.bincount(row_of[csr.indices < n_rating_columns], minlength=n_rows)
+    # round() of a float64 rounds half to even, as np.rint: the dense loop's n_val.
+    n_val = np.minimum(np.rint(fraction * n_rated).astype(np.int64), n_rated - 1)
+    held = np.zeros(csr.nnz, dtype=bool)
+    for u, k, n in zip(*(a.tolist() for a in (np.flatnonzero(n_val > 0), n_rated[n_val > 0],
+                                              n_val[n_val > 0])), strict=True):
+        held[csr.indptr[u] + rng.choice(k, size=n, replace=False)] = True
+
+    def part(keep: np.ndarray, n_columns: int) -> sp.csr_matrix:
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row_of[keep], minlength=n_rows), out=indptr[1:])
+        return sp.csr_matrix((csr.data[keep], csr.indices[keep], indptr),
+                             shape=(n_rows, n_columns))
+
+    return part(~held, csr.shape[1]), part(held, n_rating_columns)
 
 
 def load_dataset_split(dataset: str = "ml-100k", fold: int | str = 1, seed: int = 0,

@@ -18,6 +18,11 @@ where :math:`m_{ui} = 1` for a rated movie (side-feature columns are inputs, nev
 * :func:`fit` runs the epochs and keeps the best validation epoch. On the CPU it dispatches
   each epoch to the speed engine (:mod:`recsae._fast`): the same loss, gradients and
   updates from the non-zero entries only (the tests prove it, to float rounding).
+  It takes the user matrix dense or as a SciPy CSR matrix (big data: nothing of size
+  users x columns is made dense, and the same matrix gives the same result); elsewhere
+  than on the CPU a CSR trains in plain torch (:mod:`recsae.sparse_torch`).
+  ``TrainConfig(optimizer="sparse_adam")`` makes an epoch cost O(ratings)
+  (:mod:`recsae.trainconfig`); :mod:`recsae.inference` predicts in user batches.
 
 Shapes: a user matrix is ``[n_users, n_columns]`` float32, rating columns first, then any
 genre-count and attribute columns; 0 = no rating.
@@ -27,138 +32,33 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm  # a widget bar in JupyterLab, text elsewhere
 
-from recsae.article import ARTICLE_EPOCHS, ARTICLE_LR, ARTICLE_WEIGHT_DECAY, check_matrix
+from recsae.article import check_matrix
 from recsae.constants import clip_ratings
 from recsae.loss import masked_sse
-from recsae.model import ACTIVATIONS, StackedAutoencoder
+from recsae.model import StackedAutoencoder
 from recsae.runtime import as_float_tensor, get_device, progress_enabled, seed_everything, torch_threads
-from recsae.splits import holdout_per_user
+from recsae.sparse_torch import SparseTorchTrainer
+from recsae.splits import canonical_csr, holdout_per_user
+from recsae.trainconfig import (
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    build_optimizer,
+    learning_rate,
+)
 
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-SCHEDULES = ("constant", "cosine")
-
-
-@dataclass
-class TrainConfig:
-    """Every hyper-parameter of the corrected trainer (a notebook's ``parameters`` cell).
-
-    Attributes:
-        hidden: hidden layer sizes, e.g. ``models.article_hidden_sizes(3)``.
-        activation: see :data:`recsae.model.ACTIVATIONS`.
-        dropout: dropout after each hidden activation.
-        epochs: maximum number of passes over the users.
-        batch_size: users per optimizer step.
-        optimizer: one of :data:`OPTIMIZERS`.
-        lr: learning rate.
-        weight_decay: the optimizer's L2 penalty (decoupled for ``adamw``).
-        momentum: for ``sgd`` and ``rmsprop``.
-        schedule: ``"constant"`` or ``"cosine"`` (annealed to 0 over ``epochs``).
-        val_fraction: fraction of each user's training ratings held out for validation
-            (0 disables validation, early stopping and model selection).
-        patience: stop after this many epochs without a better validation RMSE
-            (None: run every epoch, still keeping the best epoch's weights).
-        seed: seeds the initial weights, the validation split and the batch order.
-        progress: tqdm bar over epochs (also off when ``$TQDM_DISABLE`` is set).
-
-    Every field is checked when a config is made (also by ``from_dict`` and checkpoints): a
-    ValueError names the field and the values it takes.
-    """
-
-    hidden: tuple[int, ...] = (20, 10, 20)
-    activation: str = "sigmoid"
-    dropout: float = 0.0
-    epochs: int = 200
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.0
-    schedule: str = "constant"
-    val_fraction: float = 0.1
-    patience: int | None = 40
-    seed: int = 0
-    progress: bool = False
-
-    def __post_init__(self) -> None:
-        hidden = tuple(self.hidden) if np.iterable(self.hidden) and not isinstance(
-            self.hidden, str) else ()
-        _require(bool(hidden) and all(_real(h) and h == int(h) >= 1 for h in hidden), "hidden",
-                 "a non-empty sequence of whole layer sizes >= 1, e.g. (20, 10, 20)", self.hidden)
-        self.hidden = tuple(int(h) for h in hidden)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}.")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}.")
-        _require(isinstance(self.activation, str) and self.activation in ACTIVATIONS,
-                 "activation", f"one of {sorted(ACTIVATIONS)}", self.activation)
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            _require(_integer(value) and value >= 1, name, "a whole number >= 1", value)
-        _require(self.patience is None or _integer(self.patience) and self.patience >= 1,
-                 "patience", "a whole number >= 1, or None (no early stopping)", self.patience)
-        _require(_integer(self.seed) and self.seed >= 0, "seed", "a whole number >= 0", self.seed)
-        _require(_real(self.lr) and self.lr > 0, "lr", "a finite number > 0", self.lr)
-        _require(_real(self.weight_decay) and self.weight_decay >= 0, "weight_decay",
-                 "a finite number >= 0", self.weight_decay)
-        for name in ("momentum", "dropout", "val_fraction"):
-            value = getattr(self, name)
-            _require(_real(value) and 0 <= value < 1, name, "a number in [0, 1)", value)
-
-    @classmethod
-    def article_settings(cls, hidden: Sequence[int] = (20, 10, 20), **overrides: Any
-                         ) -> TrainConfig:
-        """The article's choices (RMSprop, lr 0.01, weight decay 0.5, sigmoid, 200 epochs)
-        run through the corrected mechanics: minibatches, zeroed gradients, masked loss,
-        and early stopping / model selection on the validation ratings."""
-        values: dict[str, Any] = {
-            "hidden": tuple(hidden), "activation": "sigmoid", "optimizer": "rmsprop",
-            "lr": ARTICLE_LR, "weight_decay": ARTICLE_WEIGHT_DECAY, "epochs": ARTICLE_EPOCHS,
-        }
-        values.update(overrides)
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values only (lists, not tuples), for JSON and ``weights_only`` checkpoints."""
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
-        return cls(**d)
-
-
-def _integer(value: Any) -> bool:
-    """An int (NumPy's included), not a bool or a float such as 2.5 or 200.0."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _real(value: Any) -> bool:
-    """A finite int or float (NumPy's included), not a bool or a string."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _require(ok: bool, name: str, rule: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f"TrainConfig.{name} must be {rule}, not {value!r}.")
-
+__all__ = ["OPTIMIZERS", "SCHEDULES", "DenseTrainer", "FitResult", "TrainConfig",
+           "build_optimizer", "fit", "learning_rate", "observed_ratings_mask", "predict",
+           "train_epoch"]
 
 class FitResult(NamedTuple):
     """What :func:`fit` returns; unpacks as ``model, history, best_epoch``."""
@@ -168,23 +68,6 @@ class FitResult(NamedTuple):
     best_epoch: int
 
 
-def build_optimizer(params: Any, config: TrainConfig) -> torch.optim.Optimizer:
-    """The ``torch.optim`` optimizer named in ``config`` (the dense path; the sparse CPU
-    path applies the same rules on flat arrays).
-
-    Adam, AdamW and SGD use torch's fused kernels (one pass over the weights instead of a
-    dozen ``foreach`` passes); RMSprop, which has no fused kernel, uses ``foreach``.
-    """
-    common = {"lr": config.lr, "weight_decay": config.weight_decay}
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, fused=True, **common)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, fused=True, **common)
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, momentum=config.momentum, foreach=True, **common)
-    return torch.optim.SGD(params, momentum=config.momentum, fused=True, **common)
-
-
 def observed_ratings_mask(inputs: torch.Tensor, n_rating_columns: int) -> torch.Tensor:
     """Where a training row ``[n_users, n_columns]`` is scored: its non-zero *rating*
     columns, as 0/1 floats of the same shape, dtype and device (0 on every feature column).
@@ -192,14 +75,6 @@ def observed_ratings_mask(inputs: torch.Tensor, n_rating_columns: int) -> torch.
     mask = (inputs != 0).to(inputs.dtype)
     mask[:, n_rating_columns:] = 0.0
     return mask
-
-
-def learning_rate(config: TrainConfig, epoch: int) -> float:
-    """The learning rate of ``epoch`` (1-based): ``config.lr``, or with ``schedule="cosine"``
-    annealed to 0 over ``config.epochs`` (the closed form of torch's ``CosineAnnealingLR``)."""
-    if config.schedule == "cosine":
-        return config.lr * (1.0 + math.cos(math.pi * (epoch - 1) / config.epochs)) / 2.0
-    return config.lr
 
 
 def train_epoch(model: torch.nn.Module, inputs: torch.Tensor, observed: torch.Tensor,
@@ -276,47 +151,62 @@ class DenseTrainer:
 
 
 @torch.no_grad()
-def predict(model: StackedAutoencoder, inputs: np.ndarray | torch.Tensor,
+def predict(model: StackedAutoencoder, inputs: np.ndarray | torch.Tensor | sp.csr_matrix,
             batch_size: int | None = None) -> np.ndarray:
     """Model outputs ``[n_users, n_columns]`` (float32, NumPy) for input rows
-    ``[n_users, n_columns]``, in eval mode, on the model's device."""
+    ``[n_users, n_columns]`` (dense, or a SciPy CSR made dense batch by batch), in eval
+    mode, on the model's device. The whole output is dense: for big data predict pairs or
+    top-k lists in user batches (:mod:`recsae.inference`)."""
     model.eval()
     device = next(model.parameters()).device
+    if sp.issparse(inputs):
+        step = batch_size or inputs.shape[0]
+        parts = [model(as_float_tensor(inputs[i:i + step].toarray()).to(device)).cpu()
+                 for i in range(0, inputs.shape[0], step)]
+        return torch.cat(parts).numpy()
     x = as_float_tensor(inputs) if not isinstance(inputs, torch.Tensor) else inputs.float()
     step = batch_size or x.shape[0]
     parts = [model(x[i:i + step].to(device)).cpu() for i in range(0, x.shape[0], step)]
     return torch.cat(parts).numpy()
 
 
-def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = None,
-        device: str | torch.device | None = None, threads: int | None = None,
-        sparse: bool | None = None, model: torch.nn.Module | None = None) -> FitResult:
+def fit(train: np.ndarray | sp.csr_matrix, n_rating_columns: int,
+        config: TrainConfig | None = None, device: str | torch.device | None = None,
+        threads: int | None = None, sparse: bool | str | None = None,
+        model: torch.nn.Module | None = None) -> FitResult:
     """Train an autoencoder with the corrected trainer (default: a new
     :class:`StackedAutoencoder` built from ``config``).
 
     Args:
         train: training matrix ``[n_users, n_columns]`` (never the test matrix: the
             validation ratings are carved out of it, see
-            :func:`recsae.splits.holdout_per_user`).
+            :func:`recsae.splits.holdout_per_user`): dense, or a SciPy CSR matrix/array
+            (side features as explicit entries), which the sparse engines take without
+            ever making it dense; the same matrix gives the same result either way.
         n_rating_columns: number of rating columns (they come first).
         config: hyper-parameters (default :class:`TrainConfig`).
         device: see :func:`recsae.runtime.get_device` (None: CUDA if available).
         threads: torch CPU threads for the run (None: torch's default); see
             :func:`recsae.runtime.torch_threads`.
-        sparse: compute each minibatch from its non-zero entries only (the speed engine,
-            :class:`recsae._fast.sparse_trainer.SparseTrainer`; CPU only) or densely by
-            :func:`train_epoch`; None: sparse on the CPU, dense elsewhere. Same loss,
-            gradients and optimizer rules up to float rounding (``docs/benchmarks.md`` has
-            the speed-up).
+        sparse: the engine. True: each minibatch from its non-zero entries only, in numba
+            (:class:`recsae._fast.sparse_trainer.SparseTrainer`; CPU only). ``"torch"``:
+            the same in plain torch on any device
+            (:class:`recsae.sparse_torch.SparseTorchTrainer`: the first layer an
+            ``EmbeddingBag``, the output layer at the scored entries only). False: densely
+            by :func:`train_epoch` (a CSR is made dense). None: True on the CPU,
+            ``"torch"`` elsewhere for a CSR or ``optimizer="sparse_adam"``, else False.
+            Same loss, gradients and optimizer rules up to float rounding
+            (``docs/benchmarks.md`` has the speed-up).
         model: any ``nn.Module`` mapping rows ``[batch, n_columns]`` to reconstructions of
-            the same shape, e.g. a variational or denoising autoencoder; the speed engine
-            knows only :class:`StackedAutoencoder`, so another model trains densely.
+            the same shape, e.g. a variational or denoising autoencoder; the sparse
+            engines know only :class:`StackedAutoencoder`, so another model trains densely.
 
     Returns:
         :class:`FitResult`: the model (best validation epoch's weights, eval mode, on
         ``device``), the history DataFrame (``epoch, train_rmse, val_rmse, lr, seconds``;
         ``val_rmse`` is NaN without validation) and the best epoch. Predict the test
-        ratings from the users' *full* training rows: ``predict(model, train)``.
+        ratings from the users' *full* training rows: ``predict(model, train)``, or
+        :func:`recsae.inference.predict_pairs` for big data.
 
     Raises:
         TypeError, ValueError: before training, for what is not a user matrix
@@ -326,20 +216,47 @@ def fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig | None = N
     if config is not None and not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig (TrainConfig.from_dict(d) for a dict), "
                         f"not a {type(config).__name__}.")
+    if sparse not in (None, True, False, "torch"):
+        raise ValueError(f"sparse must be None, True, False or 'torch', not {sparse!r}.")
+    matrix = canonical_csr(train) if sp.issparse(train) else np.asarray(train, dtype=np.float32)
     with torch_threads(threads):
-        return _fit(np.asarray(train, dtype=np.float32), n_rating_columns,
-                    config or TrainConfig(), get_device(device), sparse, model)
+        return _fit(matrix, n_rating_columns, config or TrainConfig(), get_device(device),
+                    sparse, model)
 
 
-def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
-         torch_device: torch.device, use_sparse: bool | None = None,
+def _engine(use_sparse: bool | str | None, device: torch.device, stacked: bool, csr: bool,
+            config: TrainConfig) -> str:
+    """``"numba"``, ``"torch"`` or ``"dense"``: see :func:`fit`'s ``sparse``."""
+    lazy = config.optimizer == "sparse_adam"
+    if use_sparse is None:
+        if not stacked:
+            use_sparse = False
+        elif device.type == "cpu":
+            use_sparse = True
+        else:
+            use_sparse = "torch" if csr or lazy else False
+    if use_sparse and not stacked:
+        raise ValueError("the sparse engines train StackedAutoencoder only; pass sparse=False.")
+    if use_sparse is True and device.type != "cpu":
+        raise ValueError(f"sparse minibatches in numba run on the CPU only, not on {device}; "
+                         "pass sparse='torch' (or None) for other devices.")
+    if not use_sparse and lazy:
+        raise ValueError("optimizer='sparse_adam' needs a sparse engine (sparse=True or "
+                         "'torch', and a StackedAutoencoder).")
+    return "numba" if use_sparse is True else "torch" if use_sparse else "dense"
+
+
+def _fit(train: np.ndarray | sp.csr_matrix, n_rating_columns: int, config: TrainConfig,
+         torch_device: torch.device, use_sparse: bool | str | None = None,
          model: torch.nn.Module | None = None) -> FitResult:
     generator = seed_everything(config.seed)
     if model is None:
         model = StackedAutoencoder(train.shape[1], config.hidden, config.activation,
                                    config.dropout)
     model = model.to(torch_device)
-    stacked = isinstance(model, StackedAutoencoder)
+    csr = sp.issparse(train)
+    engine = _engine(use_sparse, torch_device, isinstance(model, StackedAutoencoder), csr,
+                     config)
     fit_input = train
     # The held-out ratings, row by row (what each epoch's validation predicts); none when
     # validation is off or too few ratings could be held out.
@@ -348,23 +265,24 @@ def _fit(train: np.ndarray, n_rating_columns: int, config: TrainConfig,
     if config.val_fraction > 0:
         fit_input, val_target = holdout_per_user(train, n_rating_columns,
                                                  config.val_fraction, config.seed)
-        if val_target.any():
+        if csr and val_target.nnz:
+            val_rows = np.repeat(np.arange(val_target.shape[0], dtype=np.int64),
+                                 np.diff(val_target.indptr))
+            val_cols = val_target.indices.astype(np.int64)
+            val_values = val_target.data.astype(np.float64)
+        elif not csr and val_target.any():
             val_rows, val_cols = (a.astype(np.int64) for a in np.nonzero(val_target))
             val_values = val_target[val_rows, val_cols].astype(np.float64)
-    if use_sparse is None:
-        use_sparse = torch_device.type == "cpu" and stacked
-    if use_sparse and not stacked:
-        raise ValueError("the sparse engine trains StackedAutoencoder only; pass sparse=False.")
-    if use_sparse and torch_device.type != "cpu":
-        raise ValueError(f"sparse minibatches run on the CPU only, not on {torch_device}; "
-                         "pass sparse=False (or None) for other devices.")
     queries = (val_rows, val_cols)
-    if use_sparse:
+    if engine == "numba":
         from recsae._fast.sparse_trainer import SparseTrainer  # the speed engine; imports numba
 
-        trainer = SparseTrainer(model, fit_input, n_rating_columns, queries, config)
+        trainer: Any = SparseTrainer(model, fit_input, n_rating_columns, queries, config)
+    elif engine == "torch":
+        trainer = SparseTorchTrainer(model, fit_input, n_rating_columns, queries, config)
     else:
-        trainer = DenseTrainer(model, fit_input, n_rating_columns, queries, config)
+        dense = fit_input.toarray() if csr else fit_input
+        trainer = DenseTrainer(model, dense, n_rating_columns, queries, config)
 
     records = []
     best_val, best_epoch, best_state = math.inf, 0, None

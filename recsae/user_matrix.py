@@ -8,8 +8,10 @@ matrices; :func:`build_from_tables` does the same on tables already loaded;
 :func:`user_row` encodes one new user with an existing :class:`ColumnIndex`.
 
 Memory: the matrices are dense float32. For ML-100K that is 943 x ~1700 x 4 B = 6.4 MB per
-matrix, and for ML-1M 6040 x ~3700 x 4 B = 90 MB, both fine. Larger datasets need the
-rating block kept sparse; the genre and attribute blocks stay small and dense.
+matrix, and for ML-1M 6040 x ~3700 x 4 B = 90 MB, both fine. Larger datasets use
+:func:`build_sparse_from_tables`: the same matrices as scipy CSR, the rating block built from
+the ratings (never a dense ``[n_users, n_items]`` array: 36 GiB at ML-25M), the small genre
+and attribute blocks computed densely and stored as entries.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from recsae import data
 from recsae.constants import LIKED_RATING
@@ -32,6 +35,7 @@ from recsae.features import (
     check_choice,
     frozen_ids,
     genre_block,
+    genre_shares,
     id_positions,
     load_feature_tables,
 )
@@ -311,3 +315,86 @@ def user_row(ratings: Mapping[int, float] | pd.Series, columns: ColumnIndex,
                              f"attribute names {columns.attribute_names}.")
         row[columns.attribute_slice] = values[0]
     return row
+
+
+@dataclass(frozen=True, eq=False)
+class SparseUserMatrices:
+    """:class:`UserMatrices` with ``train`` and ``test`` as scipy CSR ``[n_users, n_columns]``
+    float32 (``.toarray()`` gives the dense builder's matrices); what ``training.fit`` takes."""
+
+    train: sparse.csr_matrix
+    test: sparse.csr_matrix
+    columns: ColumnIndex
+    recipe: str
+    features: str
+
+
+def rating_csr(ratings: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray,
+               validate: bool = True) -> sparse.csr_matrix:
+    """:func:`rating_block` as a CSR ``[n_users, n_items]`` float32 (``validate=False``: the
+    frame was already checked by :func:`validate_ratings`)."""
+    checked = validate_ratings(ratings, "ratings", require_timestamp=False) if validate else ratings
+    user_ids = np.asarray(user_ids, dtype=np.int64)
+    item_ids = np.asarray(item_ids, dtype=np.int64)
+    rows = id_positions(checked["user_id"].to_numpy(), user_ids, "user_id", "the matrix's rows")
+    cols = id_positions(checked["item_id"].to_numpy(), item_ids, "item_id", "the movie columns")
+    block = sparse.csr_matrix((checked["rating"].to_numpy(dtype=np.float32),
+                               (rows.astype(np.int32), cols.astype(np.int32))),
+                              shape=(user_ids.size, item_ids.size), dtype=np.float32)
+    block.sort_indices()
+    return block
+
+
+def _sparse_genre_block(tables: FeatureTables, block: sparse.csr_matrix, item_ids: np.ndarray,
+                        threshold: float) -> np.ndarray:
+    """:func:`recsae.features.genre_block` from a rating CSR: liked ratings times the
+    movie-by-genre table, one sparse product (``[n_users, n_genres]`` float32)."""
+    liked = sparse.csr_matrix(((block.data >= threshold).astype(np.float32), block.indices.copy(),
+                               block.indptr.copy()), shape=block.shape)
+    liked.eliminate_zeros()
+    movie_genres = tables.genres.lookup(item_ids, allow_missing=tables.recipe == "as_published")
+    counts = np.asarray(liked @ movie_genres.astype(np.float64), dtype=np.float32)
+    if tables.recipe == "as_published":
+        return counts
+    return genre_shares(counts, np.diff(liked.indptr).astype(np.float32))
+
+
+def build_sparse_from_tables(train: pd.DataFrame, test: pd.DataFrame, tables: FeatureTables,
+                             features: str = "ratings+genres+attributes",
+                             genre_threshold: float = LIKED_RATING,
+                             scale: tuple[float, float, float] | None = None) -> SparseUserMatrices:
+    """:func:`build_from_tables` as CSR (``.toarray()`` equals it), in memory proportional to
+    the ratings; ``scale``: the ratings' ``(lowest, highest, step)`` (default whole stars)."""
+    check_choice(tables.recipe, RECIPES, "recipe")
+    check_choice(features, FEATURE_SETS, "feature set")
+    train, test = (validate_ratings(f, f"{n} ratings", scale, require_timestamp=False)
+                   for f, n in ((train, "train"), (test, "test")))
+    user_ids, item_ids = _row_and_column_ids(tables, train, test)
+    genre_names, attribute_names, attributes, matrices = (), (), None, []
+    if features == "ratings+genres+attributes":
+        attributes, attribute_names = attribute_block(tables, tables.users, user_ids)
+    for frame in (train, test):
+        block = rating_csr(frame, user_ids, item_ids, validate=False)  # ids checked here
+        blocks = [block]
+        if features != "ratings":
+            blocks.append(sparse.csr_matrix(
+                _sparse_genre_block(tables, block, item_ids, genre_threshold)))
+            genre_names = tables.genres.names
+        if attributes is not None:
+            blocks.append(sparse.csr_matrix(attributes))
+        matrices.append(sparse.hstack(blocks, format="csr", dtype=np.float32))
+        matrices[-1].eliminate_zeros()
+        matrices[-1].sort_indices()
+    columns = ColumnIndex(user_ids, item_ids, genre_names, attribute_names)
+    return SparseUserMatrices(matrices[0], matrices[1], columns, tables.recipe, features)
+
+
+def build_sparse_user_matrices(train: pd.DataFrame, test: pd.DataFrame, recipe: str = "as_published",
+                               features: str = "ratings+genres+attributes",
+                               genre_threshold: float = LIKED_RATING,
+                               data_dir: data.PathLike = None) -> SparseUserMatrices:
+    """:func:`build_user_matrices` as CSR matrices (see :func:`build_sparse_from_tables`)."""
+    check_choice(recipe, RECIPES, "recipe")
+    check_choice(features, FEATURE_SETS, "feature set")
+    return build_sparse_from_tables(train, test, load_feature_tables(recipe, data_dir), features,
+                                    genre_threshold)

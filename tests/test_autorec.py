@@ -111,3 +111,29 @@ def test_validation_chosen_config_beats_the_bias_baseline_on_u1(u1):
     bias = evaluate_rating_model(BiasModel().fit(train), test)
     assert autorec["rmse"] < bias["rmse"] - 0.03  # bias 0.960
     assert autorec["rmse"] < 0.92
+
+
+@pytest.mark.parametrize("config", [
+    AutoRecConfig(hidden=8, reg=5.0, n_epochs=4, optimizer="rprop"),
+    AutoRecConfig(hidden=8, reg=5.0, n_epochs=3, optimizer="adam", lr=0.01, batch_size=7),
+])
+def test_sparse_path_agrees_with_the_dense_one(config, monkeypatch):
+    """Item rows read from a CSR in chunks give the dense path's training and predictions."""
+    import recsae.autorec as autorec_module
+
+    rng = np.random.default_rng(0)
+    pairs = [(u, i) for u in range(1, 41) for i in range(1, 31) if rng.random() < 0.3]
+    frame = pd.DataFrame(pairs, columns=["user_id", "item_id"])
+    frame["rating"] = rng.integers(1, 6, len(frame))
+    train, valid = frame.iloc[::5].copy(), frame.drop(frame.index[::5])
+    train, valid = valid, train
+    monkeypatch.setattr(autorec_module, "CHUNK_NNZ", 50)  # several chunks per step
+    dense = IAutoRec(config, sparse=False).fit(train, valid)
+    sparse = IAutoRec(config, sparse=True).fit(train, valid)
+    assert sparse.reconstruction_ is None and "sparse" not in vars(IAutoRec(config))
+    pd.testing.assert_frame_equal(sparse.history_, dense.history_, rtol=1e-4)
+    users = np.r_[frame["user_id"].to_numpy(), 999]
+    items = np.r_[frame["item_id"].to_numpy(), 1]
+    np.testing.assert_allclose(sparse.predict(users, items), dense.predict(users, items),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(sparse.predict_matrix(), dense.predict_matrix(), atol=1e-4)

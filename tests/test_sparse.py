@@ -149,7 +149,7 @@ def test_sparse_and_dense_fits_agree(monkeypatch, overrides):
     calls = []
     step = sparse.FlatNet.minibatch_gradients
     monkeypatch.setattr(sparse.FlatNet, "minibatch_gradients",
-                        lambda *a: calls.append(1) or step(*a))
+                        lambda *a, **k: calls.append(1) or step(*a, **k))
     matrix = _matrix(n_users=43)
     config = TrainConfig(**{"hidden": (8, 4, 8), "epochs": 10, "batch_size": 8,
                             "patience": None, "seed": 4, "lr": 1e-2, "weight_decay": 0.01,

@@ -10,6 +10,10 @@ names the plain function it equals; a test proves each equality:
   :func:`recsae.training.train_epoch`, to float rounding (``tests/test_sparse.py``);
 * :meth:`sparse.FlatNet.minibatch_gradients` equals autograd through the model and
   :func:`recsae.loss.masked_sse` (``tests/test_sparse.py``);
+* :class:`lazy_adam.LazyAdam` (``optimizer="sparse_adam"``) equals ``torch.optim.SparseAdam``
+  + ``Adam`` as :class:`recsae.sparse_torch.SparseTorchTrainer` runs them
+  (``tests/test_lazy_adam.py``); :class:`rows.SparseRows` is the same from a dense matrix
+  or its CSR (``tests/test_sparse_input.py``);
 * :class:`flat_optim.FlatOptimizer` equals ``torch.optim``'s Adam, AdamW, RMSprop and SGD
   (``tests/test_flat_optim.py``);
 * :mod:`kernels` equal torch's element-wise CPU kernels (``tests/test_article.py``).

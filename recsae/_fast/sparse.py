@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from recsae._fast.kernels import jit_kernel
+from recsae._fast.rows import SparseRows
 from recsae.model import ACTIVATIONS, StackedAutoencoder
 
 # Activation codes in the kernels (the keys of models.ACTIVATIONS).
@@ -46,36 +47,6 @@ assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 _NO_MASKS = np.zeros((0, 0, 0), dtype=np.float32)
-
-
-def _csr(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``matrix`` ``[n_rows, n]`` as CSR: row pointer ``[n_rows + 1]`` int64, then the
-    int64 columns and float32 values of the non-zero entries, row by row."""
-    rows, cols = np.nonzero(matrix)  # row-major: each row's entries are contiguous
-    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=matrix.shape[0]), out=indptr[1:])
-    return indptr, cols.astype(np.int64), np.ascontiguousarray(matrix[rows, cols], np.float32)
-
-
-class SparseRows:
-    """A user matrix ``[n_users, n_columns]`` as CSR: each row is both an input and its
-    own target, scored on its non-zero rating columns (``< n_rating_columns``), as in the
-    dense loss. Minibatches are index arrays into it; nothing is copied per step.
-
-    Attributes:
-        indptr, cols, vals: the non-zero inputs (see :func:`_csr`).
-        scored_indptr, scored_cols, scored_vals: the scored entries (targets), the same way.
-    """
-
-    def __init__(self, matrix: np.ndarray, n_rating_columns: int) -> None:
-        matrix = np.asarray(matrix, dtype=np.float32)
-        self.n_rows, self.n_columns = matrix.shape
-        self.indptr, self.cols, self.vals = _csr(matrix)
-        self.scored_indptr, self.scored_cols, self.scored_vals = _csr(matrix[:, :n_rating_columns])
-
-    def n_scored(self, rows: np.ndarray) -> int:
-        """How many scored ratings the rows ``rows`` hold."""
-        return int((self.scored_indptr[rows + 1] - self.scored_indptr[rows]).sum())
 
 
 class FlatNet:
@@ -155,11 +126,13 @@ class FlatNet:
         return masks
 
     def minibatch_gradients(self, data: SparseRows, rows: np.ndarray,
-                            masks: np.ndarray | None = None) -> tuple[float, int]:
+                            masks: np.ndarray | None = None,
+                            zero_grad: bool = True) -> tuple[float, int]:
         """Set :attr:`grad` to the gradient of the mean squared error over the scored
         ratings of ``rows`` (int64 ``[batch]`` indices into ``data``); return the sum of
         squared errors (float64) and how many ratings were scored. ``masks``: dropout
-        masks from :meth:`dropout_masks` (default: drawn here)."""
+        masks from :meth:`dropout_masks` (default: drawn here). ``zero_grad=False``: the
+        caller has zeroed what the batch writes (:mod:`recsae._fast.lazy_adam`)."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         self._check(data, rows)
         if masks is None:
@@ -170,7 +143,7 @@ class FlatNet:
         return _gradients(self.theta, self.grad, self.sizes, self.w_off, self.b_off,
                           self.activation, data.indptr, data.cols, data.vals,
                           data.scored_indptr, data.scored_cols, data.scored_vals, rows,
-                          self.act, self.hid, masks, self.wt, self.gbuf)
+                          self.act, self.hid, masks, self.wt, self.gbuf, zero_grad)
 
     def _check(self, data: SparseRows, rows: np.ndarray) -> None:
         """Refuse what the kernels would read or write out of bounds (numba does not
@@ -298,13 +271,15 @@ def _forward_hidden(theta, sizes, w_off, b_off, code, indptr, cols, vals, rows, 
 @jit_kernel
 def _gradients(theta, grad, sizes, w_off, b_off, code, indptr, cols, vals,
                scored_indptr, scored_cols, scored_vals, rows, act, hid, masks, wt,
-               gbuf):  # pragma: no cover - compiled
-    """The whole minibatch step but the optimizer: ``grad`` (zeroed first) gets the
+               gbuf, zero_grad):  # pragma: no cover - compiled
+    """The whole minibatch step but the optimizer: ``grad`` (zeroed first, or by the
+    caller: ``zero_grad`` False) gets the
     gradient of ``sum(diff ** 2) / count`` over the scored entries of ``rows``
     (``diff = output - target``); returns ``(sum(diff ** 2), count)``, the sum in float64
     in entry order."""
     n_rows, last = rows.shape[0], sizes.shape[0] - 2  # last: the output layer's index
-    grad[:] = 0.0
+    if zero_grad:
+        grad[:] = 0.0
     count = 0
     for i in range(n_rows):
         count += scored_indptr[rows[i] + 1] - scored_indptr[rows[i]]

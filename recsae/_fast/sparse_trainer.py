@@ -1,6 +1,8 @@
 """The corrected trainer's CPU path: :class:`SparseTrainer` equals
 :class:`recsae.training.DenseTrainer` (the plain PyTorch epoch, :func:`recsae.training.train_epoch`)
-up to float rounding; ``tests/test_sparse.py`` proves it."""
+up to float rounding; ``tests/test_sparse.py`` proves it. With ``optimizer="sparse_adam"``
+it equals :class:`recsae.sparse_torch.SparseTorchTrainer` (lazy Adam,
+:mod:`recsae._fast.lazy_adam`; ``tests/test_lazy_adam.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recsae._fast import flat_optim, sparse
+from recsae._fast import flat_optim, lazy_adam, sparse
 from recsae.model import StackedAutoencoder
 
 
@@ -21,15 +23,20 @@ class SparseTrainer:
     model's parameters are written back by :meth:`restore`; the learning rate and the
     batch order are the caller's, as on the dense path."""
 
-    def __init__(self, model: StackedAutoencoder, fit_input: np.ndarray, n_rating_columns: int,
+    def __init__(self, model: StackedAutoencoder, fit_input: Any, n_rating_columns: int,
                  queries: tuple[np.ndarray, np.ndarray], config: Any) -> None:
+        """``fit_input``: dense ``[n_users, n_columns]`` or a canonical SciPy CSR
+        (:func:`recsae.splits.canonical_csr`); the same arrays, the same results."""
         self.model, self.batch_size = model, config.batch_size
         self.data = sparse.SparseRows(fit_input, n_rating_columns)
         # Work buffers for one batch, never more rows than there are (batch_size may be huge).
         self.net = sparse.FlatNet(model, max_rows=max(1, min(config.batch_size,
                                                                self.data.n_rows)))
-        self.optimizer = flat_optim.FlatOptimizer(config.optimizer, self.net.theta.size,
-                                                  config.weight_decay, config.momentum)
+        self.lazy = config.optimizer == "sparse_adam"
+        self.optimizer: Any = (
+            lazy_adam.LazyAdam(self.net, config.weight_decay) if self.lazy
+            else flat_optim.FlatOptimizer(config.optimizer, self.net.theta.size,
+                                          config.weight_decay, config.momentum))
         rows, cols = queries
         self.query_indptr = np.zeros(self.data.n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=self.data.n_rows), out=self.query_indptr[1:])
@@ -42,8 +49,10 @@ class SparseTrainer:
         order_np = order.numpy()
         total_sse, total_count = 0.0, 0
         for start in range(0, self.data.n_rows, self.batch_size):
-            sse, count = self.net.minibatch_gradients(self.data,
-                                                      order_np[start:start + self.batch_size])
+            rows = order_np[start:start + self.batch_size]
+            if self.lazy:  # zero only what the batch touches
+                self.optimizer.zero_grad(self.data, rows)
+            sse, count = self.net.minibatch_gradients(self.data, rows, zero_grad=not self.lazy)
             self.optimizer.step(self.net.theta, self.net.grad, lr)
             total_sse, total_count = total_sse + sse, total_count + count
         return math.sqrt(total_sse / max(total_count, 1))
