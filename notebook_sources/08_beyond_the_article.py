@@ -16,14 +16,18 @@
 # 2. **Do side features help where they should?** Their promise is for users with few
 #    ratings. We keep only 0, 1, 3, 5 or 10 training ratings of each test user and compare
 #    an autoencoder with and without genre shares and attributes.
-# 3. **How good can an autoencoder get?** The item-based autoencoder (I-AutoRec), tuned on
-#    a validation split of `u1.base` and blended with matrix factorisation.
+# 3. **How good can an autoencoder get, and what is the best honest number here?** The
+#    item-based autoencoder (I-AutoRec) and its blend with matrix factorisation, next to
+#    the strongest non-neural baseline we know of on this split, a Bayesian factorization
+#    machine, with every choice for fold $k$ made on a validation split of `u{k}.base`.
 
 # %% tags=["parameters"]
 seed = 0  # model seeds and the cold-start sampling
 dataset = "ml-100k"  # "ml-100k" (folds u1..u5) or "ml-1m" (seeded random 90/10 splits)
 folds = [1, 2, 3, 4, 5]  # which folds to cross-validate the untuned models on
-tuned_folds = [1]  # folds for the models tuned on u1.base (I-AutoRec, the blend)
+tuned_folds = [1]  # folds to retrain the per-fold tuned I-AutoRec + MF blend on, live
+bfm_sweeps = 64  # Gibbs sweeps of the live Bayesian FMs (the search's: 128)
+include_bayes_fm = True  # the two Bayesian FMs, trained in a second process
 epochs = 200  # the user autoencoder's maximum epochs
 include_item_autoencoders = True  # I-AutoRec and the tuned blend (most of the time here)
 budgets = [0, 1, 3, 5, 10]  # training ratings kept per test user in the cold-start study
@@ -32,12 +36,14 @@ data_dir = None  # download cache; None means $RECSAE_DATA_DIR or the project's 
 
 # %%
 # %matplotlib inline
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 import pandas as pd
 import torch
 
-from recsae import autorec, baselines, blend, coldstart, crossval, data, plots, training
+from recsae import baselines, blend, coldstart, crossval, data, plots, search, training, tuned
 from recsae.course.cache import cached
 from recsae.course.reporting import metric_key, record_metrics
 from recsae.user_autoencoder import UserAutoencoder
@@ -76,9 +82,30 @@ config = replace(training.TrainConfig(), epochs=epochs, seed=seed)
 # $$\hat r^{(i)} = V \, \sigma(W r^{(i)} + b) + c, \qquad \min_{W, V, b, c} \sum_{i} \sum_{u : (u,i) \in \Omega} \left(r_{ui} - \hat r^{(i)}_u\right)^2 + \frac{\lambda}{2} \left(\lVert W \rVert_F^2 + \lVert V \rVert_F^2\right)$$
 #
 # It learns $W$ ($h \times n_\text{users}$), $V$ ($n_\text{users} \times h$) and the
-# biases; the prediction $\hat r_{ui}$ is entry $u$ of movie $i$'s reconstruction. Here
-# $h = 500$, $\lambda = 200$, 80 full-batch Rprop steps, chosen on a validation split of
-# `u1.base` (`recsae.autorec.tune_autorec`).
+# biases; the prediction $\hat r_{ui}$ is entry $u$ of movie $i$'s reconstruction. Its
+# $h$, $\lambda$ and number of full-batch Rprop steps are chosen per fold on a validation
+# split (part 3).
+#
+# *Bayesian factorization machine* (Rendle 2010; `myfm`). Each rating is a sparse feature
+# vector $x \in \mathbb{R}^p$: the user's one-hot, the movie's one-hot, the set of movies
+# the user rated in training (weights $1/\sqrt{|N(u)|}$) and the set of users who rated
+# the movie (weights $1/\sqrt{|N(i)|}$): the "SVD++ flipped" features of Rendle, Zhang
+# and Koren (2019). The model has a bias, a weight per feature and a factor vector
+# $v_j \in \mathbb{R}^{10}$ per feature, and every pair of features interacts:
+#
+# $$\hat r(x) = w_0 + \sum_{j=1}^{p} w_j x_j + \sum_{j=1}^{p} \sum_{j' > j} \langle v_j, v_{j'} \rangle \, x_j x_{j'}$$
+#
+# With only the two one-hots this is biased MF; the implicit sets make a user's factor
+# also depend on *which* movies they rated (SVD++) and a movie's on who rated it. It is
+# not trained by minimising a loss: **Gibbs sampling** draws every weight in turn from
+# its conditional distribution given all the others (Gaussian likelihood, Gaussian priors
+# per feature group whose means and precisions are drawn too), so the regularisation is
+# learned instead of tuned, and the prediction is the average of $\hat r(x)$ over the
+# sampled models (the posterior mean). The recipe is fixed: rank 10, nothing chosen on
+# data. The variant **with side features** adds the user's age bucket, gender and
+# occupation and the movie's genres to $x$ (the article's side features), and replaces
+# the Gaussian likelihood by an **ordered probit**: $P(r \le c) = \Phi(\theta_c - \hat r(x))$
+# with learned thresholds $\theta_1 < \dots < \theta_4$; it predicts the expected rating.
 #
 # **The protocol.** Each model is fitted on a fold's training part and scored on its test
 # part: RMSE and MAE of the clipped predictions, and the top-10 ranking metrics of
@@ -86,13 +113,23 @@ config = replace(training.TrainConfig(), epochs=epochs, seed=seed)
 # not candidates). The user autoencoder is the corrected one of notebook 4 (ratings only;
 # side features in part 2). Popularity (the rating count) only ranks: it has no RMSE.
 #
-# The models whose settings were tuned on `u1.base` (I-AutoRec and the blend of part 3)
-# are scored on `u1.test` only (`tuned_folds`): the test ratings of folds 2–5 are all
-# inside `u1.base`, so on those folds the tuning has seen the test ratings. That also
-# keeps this notebook within its time budget; set `tuned_folds = [1, 2, 3, 4, 5]` to see
-# the (optimistic) five-fold numbers. The blend's first member is the I-AutoRec itself, so
-# it is measured from inside the fitted blend instead of being trained twice (`parts`). A
-# new model is one more entry in either dictionary.
+# The tuned models (I-AutoRec and its blend with MF, part 3) are tuned **per fold**: the
+# configuration used on fold $k$ was chosen on a validation split of `u{k}.base`, never
+# on a test file (the test ratings of folds 2–5 lie inside `u1.base`, so a configuration
+# chosen on `u1.base` must not be scored on them). The search that makes those choices
+# takes minutes per fold (`python -m recsae.search`, part 3); its choices are committed in
+# `recsae/tuned.json`. This notebook retrains one blend live on fold 1: the package's
+# `recsae.blend.BEST_CONFIG`, three I-AutoRecs and a biased MF, which
+# `recsae.blend.tune_blend` chose on a validation split of `u1.base` (fold 1's own
+# training part) over a larger grid than the search's. Add folds to `tuned_folds` to
+# retrain the search's choice for them. The blend's first member is an I-AutoRec
+# (500 hidden units, $\lambda = 200$, 80 steps), so that I-AutoRec is measured from inside
+# the fitted blend instead of being trained twice (`parts`).
+#
+# The two Bayesian FMs run in a second process on every fold while this one trains the
+# others, with `bfm_sweeps` = 64 Gibbs sweeps instead of the search's 128 (to keep the
+# notebook inside its time budget; part 3 has the longer runs). A new model is one more
+# entry in a dictionary.
 
 # %% tags=["nbval-check-output"]
 every_fold = {
@@ -102,24 +139,30 @@ every_fold = {
     "biased MF": baselines.BiasedMF,
     "user autoencoder (corrected)": lambda: UserAutoencoder(config, threads=threads),
 }
-tuned_on_u1, parts = {}, {}
-if include_item_autoencoders:
-    i_autorec = replace(autorec.AutoRecConfig(), seed=seed)
-    tuned_on_u1["best: I-AutoRec ensemble + MF"] = blend.autorec_mf_blend
-    if blend.BEST_CONFIG.autorecs[0] == i_autorec:
-        # The blend's first member is this very I-AutoRec: measure it without a second fit.
-        parts["I-AutoRec"] = ("best: I-AutoRec ensemble + MF", lambda fitted: fitted.members_[0][0])
-    else:
-        tuned_on_u1["I-AutoRec"] = lambda: autorec.IAutoRec(i_autorec)
-runs = [(every_fold, folds, {}), (tuned_on_u1, tuned_folds, parts)]
-cv = pd.concat([crossval.cross_validate(factories, folds=run_folds, data_dir=data_dir,
-                                        dataset=dataset, seed=seed, memo=cached, parts=run_parts,
-                                        ranking_only={"popularity (rating count)"})
-                for factories, run_folds, run_parts in runs if factories], ignore_index=True)
+BLEND = "best autoencoder: I-AutoRec + MF blend"
+runs = [(every_fold, folds, {})]
+if include_item_autoencoders and dataset == "ml-100k":
+    for fold in tuned_folds:  # each fold's own choice (a blend whose first member is autorec0)
+        chosen = tuned.CHOSEN[str(fold)]
+        fold_blend = (blend.BEST_CONFIG if fold == 1 else  # tune_blend's choice on u1.base
+                      search.blend_config(chosen["chosen"]["I-AutoRec ensemble + MF"],
+                                          chosen["members"]))
+        runs.append(({BLEND: lambda fold_blend=fold_blend: blend.AutoRecBlend(fold_blend)}, [fold],
+                     {"I-AutoRec": (BLEND, lambda fitted: fitted.members_[0][0])}))
+with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as second_core:
+    bfm_run = second_core.submit(search.cross_validate_bayes_fms, bfm_sweeps, folds, dataset,
+                                 data_dir, seed, cached) if include_bayes_fm else None
+    cv = pd.concat([crossval.cross_validate(factories, folds=run_folds, data_dir=data_dir,
+                                            dataset=dataset, seed=seed, memo=cached,
+                                            parts=run_parts,
+                                            ranking_only={"popularity (rating count)"})
+                    for factories, run_folds, run_parts in runs]
+                   + ([bfm_run.result()] if bfm_run else []), ignore_index=True)
 summary = crossval.summarise(cv)
+five_fold = [m for m in summary.index if summary.loc[m, "n_folds"] == len(folds)]
 names = {"rmse": "RMSE", "mae": "MAE", "ndcg@10": "NDCG@10", "precision@10": "precision@10"}
 print(f"{dataset}, folds {folds}: mean ± std over the folds")
-print(crossval.format_summary(summary.loc[list(every_fold)], list(names), 3)
+print(crossval.format_summary(summary.loc[five_fold], list(names), 3)
       .rename(columns=names).to_string())
 print(f"\nfold {folds[0]} alone (u{folds[0]}.test, comparable with published numbers):")
 print(cv[cv["fold"] == folds[0]].set_index("model")[list(names)].rename(columns=names)
@@ -253,44 +296,135 @@ plots.cold_start(cold) if cold is not None else None
 # The article's hypothesis is reasonable, but on MovieLens-100K its side features do not
 # deliver, and the user-based autoencoder itself is the weak link for new users.
 #
-# ## 3. How far autoencoders go
+# ## 3. Tuned per fold: how far autoencoders go, and the best honest number
 #
-# The best model of part 1 is the package's answer to "how good can an autoencoder-based
-# recommender get here": an ensemble of three I-AutoRecs, blended with a biased MF.
-# Write $\bar A_{ui} = \frac{1}{3} \sum_{j=1}^{3} \hat r^{(i)}_{u, j}$ for the average of the
-# three I-AutoRecs' predictions, $\mathrm{MF}_{ui}$ for the matrix factorisation's and
-# $B_{ui}$ for the bias model's. The blend is a linear model on top of them:
+# **The search.** `python -m recsae.search` makes every choice of fold $k$ on a seeded 10%
+# validation split $\Omega_\text{val}$ of `u{k}.base` alone (a test stands guard in
+# `tests/test_search.py`: the search fails if it touches a `.test` file). On the other 90%
+# it trains the members: an I-AutoRec (500 hidden units, $\lambda = 200$, its number of
+# Rprop steps chosen by early stopping on $\Omega_\text{val}$, at most 100), a biased MF
+# (200 factors, 100 epochs, $\lambda = 0.1$), the bias model and the two Bayesian FMs (128
+# Gibbs sweeps). The grid is small because the machine it ran on was shared; its
+# settings are `recsae.search.SearchGrid`, and a bigger grid is one argument away. Every
+# candidate blend (any subset of the members that contains the I-AutoRec) is a linear
+# model on the members' predictions,
 #
-# $$\hat r_{ui} = w_0 + w_A \bar A_{ui} + w_{MF} \, \mathrm{MF}_{ui} + w_B B_{ui}$$
+# $$\hat r_{ui} = w_0 + \sum_m w_m \, \hat r^{(m)}_{ui}, \qquad \min_w \sum_{(u,i) \in \Omega_\text{val}} \left(r_{ui} - \hat r_{ui}\right)^2,$$
 #
-# Its weights $w$ are learned *after* the members, by least squares on a validation set
-# $\Omega_\text{val}$ (10% of `u1.base`, held out while the members were trained on the
-# rest): $\min_w \sum_{(u,i) \in \Omega_\text{val}} (r_{ui} - \hat r_{ui})^2$. Every
-# choice (which I-AutoRec settings, how many seeds, which MF, whether to add the bias
-# model) was made by `recsae.blend.tune_blend` the same way, never on a test file.
-# `recsae.blend.BEST_CONFIG` holds its choice:
+# ranked by a cross-fitted validation RMSE (weights fitted on one half of
+# $\Omega_\text{val}$, scored on the other, so a bigger blend gains nothing from fitting
+# its own validation ratings). Then each chosen model is refitted on all of `u{k}.base` and
+# scored once on `u{k}.test`. The grid, every candidate and the scores land in
+# `build/search/`; the choices and test scores are committed in `recsae/tuned.json`, which
+# the next cells read (its `COMMAND` reruns it). The chosen blends of every fold:
 
 # %% tags=["nbval-check-output"]
-best = blend.BEST_CONFIG
-intercept, w_autorec, w_mf, w_bias = best.weights
-rows = [("intercept", "-", intercept, "added as is (stars)")]
-rows += [(f"I-AutoRec {n}", f"hidden units {c.hidden}, L2 weight {c.reg:g}, "
-          f"{c.n_epochs} {c.optimizer} epochs", w_autorec / len(best.autorecs),
-          f"its prediction (w_A = {w_autorec:.4f} on the average of the {len(best.autorecs)})")
-         for n, c in enumerate(best.autorecs, start=1)]
-rows += [("biased MF", f"{best.mf.n_factors} factors, {best.mf.n_epochs} epochs, "
-          f"L2 weight {best.mf.reg:g}", w_mf, "its prediction"),
-         ("bias model", "defaults", w_bias, "its prediction (weight 0: not trained)")]
-print(pd.DataFrame(rows, columns=["member", "settings", "weight", "the weight multiplies"])
-      .round(4).to_string(index=False))
-print(f"\nseeds per I-AutoRec: {best.n_seeds}; weights fitted on a {best.valid_frac:.0%} "
-      f"validation split of u1.base (split seed {best.split_seed})")
+print(f"from recsae/tuned.json, written by `{tuned.COMMAND}`\n")
+for family in ("I-AutoRec ensemble + MF", search.BEST_FAMILY):
+    print(family)
+    print(pd.DataFrame({f"u{fold}": pd.Series(chosen["chosen"][family]["weights"])
+                        for fold, chosen in tuned.CHOSEN.items()}).round(3)
+          .fillna("-").to_string(), "\n")
+members = tuned.CHOSEN["1"]["members"]
+print("fold 1's members:", "; ".join(
+    f"{name}: " + ", ".join(f"{k}={v}" for k, v in spec.items()
+                            if k in {"hidden", "reg", "n_epochs", "n_factors", "features", "output",
+                                     "n_iter"}) for name, spec in members.items()))
 
 # %% [markdown]
-# The two weights (0.6806 and 0.4006) add up to slightly more than one and the intercept
-# is negative: roughly a weighted average, two parts autoencoders to one part MF, slightly
-# stretched. The bias model adds nothing once MF is in (weight 0). Rerunning the search
-# takes a few minutes (`recsae.blend.tune_blend(train)`).
+# Names: `autorec0` is the fold's I-AutoRec (with a bigger grid, `autorec1`, ... are the
+# next best configurations, averaged: an ensemble), `mf0` the biased MF, `bias` the bias
+# model, `bfm` and `bfm_side` the Bayesian FMs without and with side features; `-` means
+# not in the blend.
+#
+# **Every model, one table.** Live rows were trained by this notebook (five folds, or
+# fold 1 for the live blend); "search" rows come from `recsae/tuned.json` (the per-fold
+# choices refitted on `u{k}.base`, scored on `u{k}.test`); the article's net as published
+# is quoted from notebook 4 (`u1.test` only). Fit times are wall seconds per fold on one
+# core, as measured in that run (they vary with the machine and its load).
+
+# %% tags=["nbval-check-output"]
+# The search's rows are ML-100K's (recsae/tuned.json); another dataset shows only live rows.
+search_table = (search.summary_table(tuned.TEST_RESULTS) if dataset == "ml-100k"
+                else pd.DataFrame(columns=["rmse_u1", "rmse_mean", "rmse_std", "seconds_mean"]))
+rows = [{"model": "the article's net, as published (notebook 4)", "source": "notebook 4",
+         "u1 RMSE": 1.038, "5-fold RMSE": "-", "fit s/fold": "-"}]
+for model in summary.index:
+    row = summary.loc[model]
+    if pd.isna(row["rmse_mean"]):
+        continue
+    u1 = cv[(cv["model"] == model) & (cv["fold"].astype(str) == "1")]["rmse"]
+    rows.append({"model": model, "source": "live" + (f", {bfm_sweeps} sweeps" if "Bayesian" in model
+                                                     else ""),
+                 "u1 RMSE": round(float(u1.iloc[0]), 4) if len(u1) else "-",
+                 "5-fold RMSE": (f"{row['rmse_mean']:.4f} ± {row['rmse_std']:.4f}"
+                                 if row["n_folds"] > 1 else "-"),
+                 "fit s/fold": round(row["seconds_mean"]) if row["seconds_mean"] > 0 else "in blend"})
+for model, row in search_table.iterrows():
+    rows.append({"model": model, "source": "search" + (", 128 sweeps" if "Bayesian" in model else ""),
+                 "u1 RMSE": round(row["rmse_u1"], 4),
+                 "5-fold RMSE": f"{row['rmse_mean']:.4f} ± {row['rmse_std']:.4f}",
+                 "fit s/fold": round(row["seconds_mean"])})
+print(pd.DataFrame(rows).to_string(index=False))
+
+# %% tags=["nbval-check-output"]
+if len(search_table):  # the issue's goals for the package's best model of any kind
+    best_model = search_table["rmse_mean"].idxmin()
+    print(f"best model by its five-fold mean (recsae/tuned.json): {best_model}")
+    for label, value, goal in (("u1..u5 mean", search_table.loc[best_model, "rmse_mean"], 0.875),
+                               ("u1", search_table.loc[best_model, "rmse_u1"], 0.880)):
+        verdict = "met" if value <= goal else f"missed by {value - goal:.4f}"
+        print(f"  {label}: {value:.4f} (goal <= {goal}: {verdict})")
+    per_fold = pd.DataFrame(tuned.TEST_RESULTS).pivot(index="model", columns="fold", values="rmse")
+    print("\ntest RMSE per fold (each fold's own choices):")
+    print(per_fold.loc[search_table.index].round(4).rename(columns=lambda f: f"u{f}").to_string())
+
+# %%
+search_cv = pd.DataFrame(tuned.TEST_RESULTS).assign(model=lambda t: t["model"] + " (search)")
+plots.cross_validation(pd.concat([cv[cv["model"] != "popularity (rating count)"], search_cv],
+                                 ignore_index=True), "rmse", top=0.99,
+                       title="ml-100k: live models and the per-fold search's (points), "
+                             "published results (lines)") if dataset == "ml-100k" else None
+
+# %% [markdown]
+# **Reading** (the "search" rows; every fold tuned on its own training part):
+#
+# * **The Bayesian FM is the strongest single model here**: 0.8828 ± 0.0042 over the five
+#   folds without side features and 0.8804 ± 0.0048 with them (`u1` 0.8898 and 0.8867),
+#   ahead of the I-AutoRec (0.8976, `u1` 0.9051) and of its blend with MF (0.8878, `u1`
+#   0.8962). It is MF's model with two differences. Its weights are averaged over the
+#   sampled posterior and the strength of every prior is sampled too, so nothing is
+#   over-fitted and nothing needs tuning. And the implicit features tell it *which*
+#   movies a user rated (and who rated a movie), information that the rating values
+#   alone do not carry: a user's factor is partly the average of the factors of the
+#   movies they chose to rate, which helps most the users with few ratings.
+# * **Side features help the Bayesian FM a little**: 0.0024 on the five-fold mean, on four
+#   folds of five (`u4` ties at 0.8836). Unlike in the user autoencoder of part 2, each
+#   side feature enters with its own sampled prior, so one that carries nothing is shrunk
+#   to near zero instead of adding noise; the ordered probit also treats the stars as
+#   ordered classes rather than as numbers.
+# * **The blend wins on every fold**: 0.8762 ± 0.0048, `u1` 0.8827, 0.0042 better than its
+#   best member over the five folds. Every fold's validation split chose both Bayesian FMs
+#   and the I-AutoRec (weight about 0.3), with the bias model on `u2`..`u5` and a little
+#   MF on `u2` and `u5` (the table of weights above). The members err differently: the
+#   I-AutoRec predicts a rating from the other ratings of the same movie, the FM from
+#   user and movie factors shaped by what each rated, so averaging them cancels part of
+#   each one's error.
+# * The live blend of part 1 (`recsae.blend.BEST_CONFIG`, three I-AutoRecs, 0.895 on
+#   `u1.test`) and the search's I-AutoRec + MF blend (one I-AutoRec, 0.8962 on `u1`) differ
+#   by their grids, not their protocol: both were chosen on a validation split of
+#   `u1.base`.
+#
+# **The goals of this study, honestly.** The best model of any kind was to reach a
+# five-fold mean of at most 0.875 and at most 0.880 on `u1`; the cell above prints how far
+# it is: 0.8762 (missed by 0.0012) and 0.8827 (missed by 0.0027). What was tried: one
+# I-AutoRec configuration per fold (early-stopped), one MF, the bias model and the two
+# Bayesian FMs at 128 Gibbs sweeps, blended by least squares on each fold's validation
+# split. Not tried for lack of machine time (the search ran on a shared two-core machine):
+# the fixed recipe's 512 sweeps, a larger I-AutoRec grid (an ensemble of configurations,
+# as in `BEST_CONFIG`), and a kernelised autoencoder (GLocal-K style) as one more member.
+# Still, it beats every published result on `u1` in the chart that does not select on
+# the test set (GLocal-K's 0.889 picks its epoch by test RMSE).
 #
 # ## Summary
 #
@@ -299,6 +433,10 @@ print(f"\nseeds per I-AutoRec: {best.n_seeds}; weights fitted on a {best.valid_f
 #   ranks worst of all the rating models.
 # * An item-based autoencoder (I-AutoRec) is far better at both, and a validated blend of
 #   three of them with MF is competitive with published graph-based models on `u1.test`.
+# * A Bayesian factorization machine, with a fixed recipe and no tuning, beats every
+#   autoencoder here, and a blend of it with I-AutoRec, weighted on each fold's validation
+#   split, is the best model of the package: 0.8762 ± 0.0048 over `u1`..`u5`, 0.8827 on
+#   `u1` (part 3).
 # * A published number is comparable only with a result on the same split: `u1.test`
 #   numbers with our fold-1 results, random-CV means with our five-fold means.
 # * Under the strict protocol the user autoencoder barely serves new users, its side
@@ -307,16 +445,18 @@ print(f"\nseeds per I-AutoRec: {best.n_seeds}; weights fitted on a {best.valid_f
 #
 # ## Exercises
 #
-# 1. Set `tuned_folds = [1, 2, 3, 4, 5]`. How much better do I-AutoRec and the blend look
-#    on folds 2–5, whose test ratings were part of the data they were tuned on?
-# 2. Set `budgets = [0, 1, 3, 5, 10, 20, 50]`. Does the strict ratings-only autoencoder
+# 1. Set `tuned_folds = [1, 2, 3, 4, 5]`: each fold's blend is retrained live with that
+#    fold's own choices. Do the live scores reproduce part 3's "search" rows?
+# 2. Set `bfm_sweeps = 128`, then `256`. How much do the Bayesian FMs gain from longer
+#    sampling, and what does it cost in time?
+# 3. Set `budgets = [0, 1, 3, 5, 10, 20, 50]`. Does the strict ratings-only autoencoder
 #    ever improve with more ratings? Does the bias model keep improving?
-# 3. Replace `"user autoencoder (corrected)"` in `every_fold` by
+# 4. Replace `"user autoencoder (corrected)"` in `every_fold` by
 #    `UserAutoencoder(config, features="ratings+genres+attributes")`: do the side features
 #    change the five-fold RMSE?
-# 4. Set `dataset = "ml-1m"` (and `include_item_autoencoders = False` to keep it short):
+# 5. Set `dataset = "ml-1m"` (and `include_item_autoencoders = False` to keep it short):
 #    does the ranking of the models change with six times more users?
-# 5. Open question: popularity wins the ranking in every experiment here. Design a
+# 6. Open question: popularity wins the ranking in every experiment here. Design a
 #    recommender that keeps popularity's hit rate but personalises; how would you
 #    evaluate that it does?
 #
@@ -332,12 +472,24 @@ print(f"\nseeds per I-AutoRec: {best.n_seeds}; weights fitted on a {best.valid_f
 #   Collaborative Filtering* (Mult-VAE): the autoencoder that ranks well on MovieLens.
 # * Rendle, Zhang and Koren (2019), *On the Difficulty of Evaluating Baselines*: well-tuned
 #   MF baselines beat many published models; part 1's lesson at a larger scale.
+# * Rendle (2010), *Factorization Machines*; Freudenthaler, Schmidt-Thieme and Rendle
+#   (2011), *Bayesian Factorization Machines* (the Gibbs sampler); Ohsaka's `myFM`
+#   (the library used here, with the ordered probit).
 # * Koren (2010), *Factor in the Neighbors*: the bias model; Monti et al. (2017), van den
 #   Berg et al. (2017), Rashed et al. (2019) and Han et al. (2021, GLocal-K): the
 #   published `u1.test` numbers of the chart.
 
 # %%
 metrics = {"n_folds": len(folds)}
+if BLEND in set(cv["model"]):  # the book's headline: the best autoencoder-family model, u1
+    metrics["best.fold1_rmse"] = float(cv[(cv["model"] == BLEND) & (cv["fold"] == 1)]["rmse"].iloc[0])
+for model, row in search_table.iterrows():  # the committed per-fold search (recsae/tuned.json)
+    for stat in ("rmse_u1", "rmse_mean", "rmse_std"):
+        metrics[metric_key("search", model, stat)] = row[stat]
+if len(search_table):
+    best_model = search_table["rmse_mean"].idxmin()
+    metrics["best_overall.rmse_u1"] = search_table.loc[best_model, "rmse_u1"]
+    metrics["best_overall.rmse_mean"] = search_table.loc[best_model, "rmse_mean"]
 for name, row in summary.iterrows():
     key = name.split(":")[0].split(" (")[0]
     metrics[metric_key(key, "ndcg@10_mean")] = row["ndcg@10_mean"]

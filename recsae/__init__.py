@@ -4,7 +4,8 @@ The modules read like the tutorial's table of contents, in layers. A module impo
 from the layers below it (``tests/test_layers.py`` enforces this with import-linter):
 
 1. **Foundations:** ``constants`` (rating scale, relevance threshold, k, column names),
-   ``runtime`` (seeds, the device, threads).
+   ``runtime`` (seeds, the device, threads), ``tuned`` (the per-fold search's committed
+   choices and scores: data only).
 2. **Data:** ``datasets`` (the dataset table), ``archive`` (zip checks), ``download``
    (fetch, verify, cache),
    ``data`` (typed loaders and the one ratings validator), ``synthetic`` (seeded data of
@@ -18,10 +19,13 @@ from the layers below it (``tests/test_layers.py`` enforces this with import-lin
    top-k lists in user batches, from sparse rows), ``sparse_torch`` (the corrected trainer
    on a CSR in plain torch: any device), ``training`` (the corrected trainer: one plain
    epoch, ``fit``, ``predict``).
-5. **Models beyond the article:** ``baselines``, ``autorec`` (I-AutoRec), ``blend``
+5. **Models beyond the article:** ``baselines``, ``autorec`` (I-AutoRec), ``glocal_k``
+   (kernelised item autoencoder, GLocal-K style), ``side_autorec`` (I-AutoRec with item
+   side features), ``blend``
    (I-AutoRec + MF), ``user_autoencoder``, ``checkpoint``.
 6. **Studies:** ``experiments`` (the article's table), ``ablation`` (what each bug costs),
-   ``crossval``, ``coldstart``, ``recommend``.
+   ``crossval``, ``coldstart``, ``recommend``; above them ``search`` (per-fold tuning of
+   the tunable models and blends, ``python -m recsae.search``).
 7. **Figures:** ``plots``, the last layer: nothing else draws.
 
 Beside the layers: ``recsae._fast``, the speed engine (numba kernels, the sparse trainer,

@@ -121,7 +121,8 @@ def _per_model(ax, cv_table: pd.DataFrame, metric: str, order: list[str],
             ax.annotate(f"off the scale:\nmean {mean:.3f}\nfold 1 {value:.3f}", (position, top),
                         xytext=(8, -30), textcoords="offset points", ha="left", fontsize=8)
         if np.isnan(value):
-            ax.annotate(f"no {metric.upper()}:\nranks only", (position, 0.75),
+            why = "ranks only" if metric in {"rmse", "mae"} else "not measured"
+            ax.annotate(f"no {metric.upper()}:\n{why}", (position, 0.75),
                         xycoords=("data", "axes fraction"), ha="center", fontsize=8,
                         color="0.4")
     ax.set_xticks(x, order, rotation=25, ha="right")
