@@ -127,6 +127,10 @@ class BayesianFM:
         verbose: show myfm's progress bar.
     """
 
+    # Pairs scored per predict call in cross-validation's ranking (recsae.crossval): each
+    # call costs a pass over every kept sample, so fewer, larger calls.
+    score_block = 2_000_000
+
     def __init__(self, rank: int = 10, n_iter: int = 512, n_kept_samples: int | None = None,
                  seed: int = 0, features: str = "svdpp_flipped", output: str = "regression",
                  use_day: bool = False, users: pd.DataFrame | None = None,

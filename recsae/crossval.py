@@ -92,20 +92,26 @@ def score_in_blocks(model: RatingModel, user_ids: np.ndarray, item_ids: np.ndarr
                     block: int = SCORE_BLOCK) -> np.ndarray:
     """:func:`recsae.protocol.score_all` (``[n_users, n_items]``), ``block`` pairs at a time."""
     user_ids = np.asarray(user_ids)
+    # A model whose every predict call has a large fixed cost (the Bayesian FM rebuilds its
+    # relation blocks and walks every kept sample) asks for bigger blocks.
+    block = max(block, getattr(model, "score_block", 0))
     step = max(1, block // max(1, len(item_ids)))
     return np.vstack([score_all(model, user_ids[start:start + step], item_ids)
                       for start in range(0, len(user_ids), step)])
 
 
 def evaluate_split(model: RatingModel, train: pd.DataFrame, test: pd.DataFrame, k: int = DEFAULT_K,
-                   threshold: float = RELEVANT_RATING) -> dict[str, float]:
+                   threshold: float = RELEVANT_RATING, ranking: bool = True) -> dict[str, float]:
     """Accuracy and ranking metrics of a model already fitted on ``train``, on ``test``.
 
     Returns:
         ``rmse, mae, n_test`` and ``precision@k, recall@k, ndcg@k, map@k, hit_rate@k,
-        n_rank_users`` (users with at least one relevant test item).
+        n_rank_users`` (users with at least one relevant test item); with ``ranking=False``
+        only the first three (ranking scores every user x movie pair: the costly part).
     """
     accuracy = evaluate_rating_model(model, test)
+    if not ranking:
+        return {"rmse": accuracy["rmse"], "mae": accuracy["mae"], "n_test": accuracy["n"]}
     users = np.union1d(train["user_id"].to_numpy(), test["user_id"].to_numpy())
     items = np.unique(train["item_id"].to_numpy())
     items = items[candidate_items(train, items)]  # every movie rated in training
@@ -125,7 +131,8 @@ Part = tuple[str, Callable[[Any], RatingModel]]
 
 
 def _fit_and_evaluate(model: RatingModel, train: pd.DataFrame, test: pd.DataFrame, k: int,
-                      threshold: float, parts: Mapping[str, Part]) -> dict[str, dict[str, float]]:
+                      threshold: float, parts: Mapping[str, Part],
+                      ranking: bool = True) -> dict[str, dict[str, float]]:
     """Fit ``model`` on ``train`` and measure it, and each of its ``parts``, on ``test``.
 
     Returns ``{"": the model's row, part name: the part's row, ...}``.
@@ -136,7 +143,7 @@ def _fit_and_evaluate(model: RatingModel, train: pd.DataFrame, test: pd.DataFram
     rows = {}
     for name, pick in [("", lambda whole: whole)] + [(n, pick) for n, (_, pick) in parts.items()]:
         begin = time.perf_counter()
-        metrics = evaluate_split(pick(model), train, test, k, threshold)
+        metrics = evaluate_split(pick(model), train, test, k, threshold, ranking)
         rows[name] = {"rmse": metrics.pop("rmse"), "mae": metrics.pop("mae"),
                       "seconds": fitted - start if name == "" else 0.0, **metrics,
                       "eval_seconds": time.perf_counter() - begin}
@@ -147,7 +154,7 @@ def cross_validate(factories: Mapping[str, Callable[[], RatingModel]],
                    folds: Sequence[int | str] = (1, 2, 3, 4, 5), data_dir: PathLike = None,
                    progress: bool = False, dataset: str = "ml-100k", seed: int = 0, k: int = DEFAULT_K,
                    threshold: float = RELEVANT_RATING, memo: Memo | None = None,
-                   ranking_only: Collection[str] = (),
+                   ranking_only: Collection[str] = (), rating_only: Collection[str] = (),
                    parts: Mapping[str, Part] | None = None) -> pd.DataFrame:
     """Fit and evaluate every model on every fold.
 
@@ -165,6 +172,8 @@ def cross_validate(factories: Mapping[str, Callable[[], RatingModel]],
             same code is read back instead of trained again. None: compute everything.
         ranking_only: names of models whose scores are not ratings (e.g. popularity's
             rating counts): their ``rmse`` and ``mae`` are NaN, their ranking is measured.
+        rating_only: names of models whose ranking is not measured (its columns are
+            absent, NaN in the table): for a model whose every prediction call is costly.
         parts: ``{name: (whole, pick)}`` for a model that the model ``whole`` of
             ``factories`` trains inside itself (e.g. the blend's first I-AutoRec):
             ``pick(fitted whole)`` returns it, fitted, and it is measured on the same fold
@@ -189,10 +198,12 @@ def cross_validate(factories: Mapping[str, Callable[[], RatingModel]],
             bar.set_postfix_str(f"fold {fold}: {name}")
             model = factory()
             own = {part: spec for part, spec in parts.items() if spec[0] == name}
-            compute = partial(_fit_and_evaluate, model, train, test, k, threshold, own)
+            compute = partial(_fit_and_evaluate, model, train, test, k, threshold, own,
+                              name not in rating_only)
             results = compute() if memo is None else memo(
                 "crossval_cell", compute, model=model_key(model), fold=str(fold),
-                dataset=dataset, seed=seed, k=k, threshold=threshold, parts=sorted(own))
+                dataset=dataset, seed=seed, k=k, threshold=threshold, parts=sorted(own),
+                **({"ranking": False} if name in rating_only else {}))
             for row_name in [*own, name]:
                 result = results[row_name if row_name != name else ""]
                 if row_name in ranking_only:

@@ -340,11 +340,13 @@ def bayes_fm_factories(n_iter: int = 512, seed: int = 0, dataset: str = "ml-100k
 
 def cross_validate_bayes_fms(n_iter: int, folds: Sequence[int | str], dataset: str = "ml-100k",
                              data_dir: PathLike = None, seed: int = 0,
-                             memo: Callable | None = None) -> pd.DataFrame:
+                             memo: Callable | None = None, ranking: bool = True) -> pd.DataFrame:
     """:func:`recsae.crossval.cross_validate` of :func:`bayes_fm_factories` (a module-level
-    function, so a notebook can run it in a second process)."""
-    return cross_validate(bayes_fm_factories(n_iter, seed, dataset, data_dir), folds=folds,
-                          data_dir=data_dir, dataset=dataset, seed=seed, memo=memo)
+    function, so a notebook can run it in a second process). ``ranking=False``: RMSE and
+    MAE only (scoring every user x movie pair costs the Bayesian FM more than its fit)."""
+    factories = bayes_fm_factories(n_iter, seed, dataset, data_dir)
+    return cross_validate(factories, folds=folds, data_dir=data_dir, dataset=dataset, seed=seed,
+                          memo=memo, rating_only=() if ranking else list(factories))
 
 
 def collect(output_dir: Path = OUTPUT_DIR) -> tuple[list[dict], list[dict]]:

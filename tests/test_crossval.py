@@ -144,6 +144,17 @@ def test_memo_is_asked_once_per_model_and_fold(synthetic_ml1m):  # noqa: F811
     assert first.loc[first["model"] == "pop", "ndcg@5"].notna().all()
 
 
+def test_rating_only_models_skip_the_ranking_and_keep_their_accuracy(synthetic_ml1m):  # noqa: F811
+    data_dir, _ = synthetic_ml1m
+    run = dict(folds=(1,), data_dir=data_dir, dataset="ml-1m", k=5)
+    both = cross_validate({"bias": BiasModel}, **run)
+    rated = cross_validate({"bias": BiasModel}, rating_only={"bias"}, **run)
+    assert rated["rmse"].iloc[0] == both["rmse"].iloc[0]
+    assert rated["mae"].iloc[0] == both["mae"].iloc[0]
+    assert "ndcg@5" not in rated or rated["ndcg@5"].isna().all()
+    assert both["ndcg@5"].notna().all()
+
+
 def test_cross_validate_on_a_synthetic_ml1m(synthetic_ml1m):  # noqa: F811
     data_dir, ratings = synthetic_ml1m
     small = AutoRecConfig(hidden=8, reg=1.0, n_epochs=30)
