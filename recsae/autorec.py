@@ -39,6 +39,7 @@ from torch import nn
 
 from recsae.constants import RATING_MAX, RATING_MIN, clip_ratings
 from recsae.loss import masked_sse
+from recsae.protocol import item_matrix_predict
 from recsae.splits import validation_split
 
 
@@ -307,16 +308,11 @@ class IAutoRec:
 
     def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
         """``[n]`` predicted ratings (unclipped; see the module docstring for unknown ids)."""
-        users = self.users_.get_indexer(np.asarray(user_ids))
-        items = self.items_.get_indexer(np.asarray(item_ids))
         if self.reconstruction_ is None:  # the sparse path
-            return self._known_pairs(items, users)
-        pred = np.full(len(users), self.mean_)
-        known_item = items >= 0
-        pred[known_item] = self.item_mean_[items[known_item]]
-        both = known_item & (users >= 0)
-        pred[both] = self.reconstruction_[items[both], users[both]]
-        return pred
+            return self._known_pairs(self.items_.get_indexer(np.asarray(item_ids)),
+                                     self.users_.get_indexer(np.asarray(user_ids)))
+        return item_matrix_predict(self.reconstruction_, self.users_, self.items_, self.mean_,
+                                   self.item_mean_, user_ids, item_ids)
 
     def predict_matrix(self) -> np.ndarray:
         """``[n_users, n_items]`` predictions for the training users and items

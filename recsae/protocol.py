@@ -79,3 +79,19 @@ def candidate_items(train: pd.DataFrame, item_ids: np.ndarray, min_ratings: int 
     """
     counts = train["item_id"].value_counts().reindex(np.asarray(item_ids), fill_value=0)
     return counts.to_numpy() >= min_ratings
+
+
+def item_matrix_predict(reconstruction: np.ndarray, users: pd.Index, items: pd.Index,
+                        global_mean: float, item_mean: np.ndarray, user_ids: np.ndarray,
+                        item_ids: np.ndarray) -> np.ndarray:
+    """``predict`` for a model that reconstructs an ``[n_items, n_users]`` matrix (I-AutoRec
+    and its relatives): the reconstruction where both ids were in training, the movie's
+    training mean for an unknown user, the global mean for an unknown movie (unclipped)."""
+    user_rows = users.get_indexer(np.asarray(user_ids))
+    item_rows = items.get_indexer(np.asarray(item_ids))
+    pred = np.full(len(user_rows), global_mean)
+    known_item = item_rows >= 0
+    pred[known_item] = item_mean[item_rows[known_item]]
+    both = known_item & (user_rows >= 0)
+    pred[both] = reconstruction[item_rows[both], user_rows[both]]
+    return pred

@@ -22,6 +22,7 @@ from torch import nn
 from recsae.autorec import AutoRecConfig, _item_user_matrix
 from recsae.constants import RATING_MAX, RATING_MIN
 from recsae.loss import masked_sse
+from recsae.protocol import item_matrix_predict
 
 
 def genre_flags(movies: pd.DataFrame) -> pd.DataFrame:
@@ -103,11 +104,5 @@ class SideIAutoRec:
 
     def predict(self, user_ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
         """``[n]`` predicted ratings (unclipped); unknown ids as in :class:`IAutoRec`."""
-        users = self.users_.get_indexer(np.asarray(user_ids))
-        items = self.items_.get_indexer(np.asarray(item_ids))
-        pred = np.full(len(users), self.mean_)
-        known_item = items >= 0
-        pred[known_item] = self.item_mean_[items[known_item]]
-        both = known_item & (users >= 0)
-        pred[both] = self.reconstruction_[items[both], users[both]]
-        return pred
+        return item_matrix_predict(self.reconstruction_, self.users_, self.items_, self.mean_,
+                                   self.item_mean_, user_ids, item_ids)
