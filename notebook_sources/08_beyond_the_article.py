@@ -64,15 +64,17 @@ config = replace(training.TrainConfig(), epochs=epochs, seed=seed)
 # $$\hat r_{ui} = \mu + b_u + b_i, \qquad \min_{b} \sum_{(u,i) \in \Omega} (r_{ui} - \mu - b_u - b_i)^2 + \lambda_u \sum_u b_u^2 + \lambda_i \sum_i b_i^2$$
 #
 # It learns one number per user and one per movie (alternating closed-form least squares,
-# as Surprise's `BaselineOnly`; $\lambda_u = 15$, $\lambda_i = 10$).
+# as Surprise's `BaselineOnly`; $\lambda_u = 15$, $\lambda_i = 10$, the defaults of
+# `baselines.BiasModel`, which are Surprise's).
 #
 # *Biased matrix factorisation* (Funk SVD, as Surprise's `SVD`) adds a dot product of
 # learned factor vectors $p_u, q_i \in \mathbb{R}^d$ ($d = 100$), the user's tastes and
 # the movie's traits:
 #
-# $$\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i, \qquad \min_{b, p, q} \sum_{(u,i) \in \Omega} (r_{ui} - \hat r_{ui})^2 + \lambda \left(b_u^2 + b_i^2 + \lVert p_u \rVert^2 + \lVert q_i \rVert^2\right)$$
+# $$\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i, \qquad \min_{b, p, q} \sum_{(u,i) \in \Omega} \left[(r_{ui} - \hat r_{ui})^2 + \lambda \left(b_u^2 + b_i^2 + \lVert p_u \rVert^2 + \lVert q_i \rVert^2\right)\right]$$
 #
-# trained by stochastic gradient descent over the ratings (20 epochs, $\lambda = 0.02$).
+# trained by stochastic gradient descent over the ratings (20 epochs, $\lambda = 0.02$: the
+# defaults of `baselines.BiasedMF`, which are Surprise's).
 #
 # *I-AutoRec* (Sedhain et al. 2015) is an autoencoder like the article's, turned around:
 # its input is a **movie's** column of ratings $r^{(i)} \in \mathbb{R}^{n_\text{users}}$
@@ -193,15 +195,17 @@ plots.cross_validation(cv, "rmse", published, random_cv, top=0.99 if dataset == 
 #   why, and the fix).
 # * Our bias model (0.946) and MF (0.938) land within 0.005 of Surprise's published
 #   `BaselineOnly` (0.944) and `SVD` (0.934) means: the same models with the same
-#   defaults give about the same numbers on five other folds. `u1` is the hardest of the
-#   five folds: every model's cross sits above its mean.
+#   defaults give about the same numbers on five other folds. `u1` is harder than the
+#   average fold: every model's cross sits above its mean.
 # * The item-based autoencoder (I-AutoRec) is clearly more accurate (0.905 on `u1.test`,
 #   level with GC-MC with side features), and it ranks far better than the other rating
 #   models, about as well as the plain count of ratings (NDCG@10 0.242 against 0.245). In
-#   `u1.base` users have ~85 ratings on average, movies ~48, and an item's column of
+#   `u1.base` (80,000 ratings of 943 users and 1,650 movies) a user has about 85 ratings
+#   on average and a movie about 48, and an item's column of
 #   ratings turns out to be a better thing to reconstruct than a user's row.
 # * The blend (part 3) reaches 0.895 on `u1.test`: better than the published sRGCNN
-#   (0.929), GC-MC (0.905) and GraphRec (0.897), short of GLocal-K (0.889). Blending costs
+#   (0.929), GC-MC (0.905) and GraphRec (0.897), short of GLocal-K (0.889, whose epoch is picked on
+#   the test ratings). Blending costs
 #   some ranking quality (NDCG@10 0.232 against I-AutoRec's 0.242): matrix factorisation's
 #   share dilutes the autoencoder's ranking.
 #
