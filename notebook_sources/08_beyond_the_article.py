@@ -173,11 +173,13 @@ print(cv[cv["fold"] == folds[0]].set_index("model")[list(names)].rename(columns=
       .round(3).to_string(na_rep="n/a"))
 
 # %%
+DATASET_NAMES = {"ml-100k": "MovieLens-100K", "ml-1m": "MovieLens-1M"}  # for titles
 published = crossval.PUBLISHED_U1_RMSE if dataset == "ml-100k" else crossval.PUBLISHED_ML1M_RMSE
 random_cv = crossval.PUBLISHED_RANDOM_CV_RMSE if dataset == "ml-100k" else {}
 plots.cross_validation(cv, "rmse", published, random_cv, top=0.99 if dataset == "ml-100k" else None,
                        published_split="u1" if dataset == "ml-100k" else "random 90/10",
-                       title=f"{dataset}: our models (points) and published results (lines)")
+                       title=f"{DATASET_NAMES.get(dataset, dataset)}: our models (points) and "
+                             "published results (lines)")
 
 # %% [markdown]
 # **How to read it.** Blue points are our means over five folds (± one standard deviation
@@ -389,8 +391,8 @@ if len(search_table):  # the issue's goals for the package's best model of any k
 # %%
 search_cv = pd.DataFrame(tuned.TEST_RESULTS).assign(model=lambda t: t["model"] + " (search)")
 plots.cross_validation(pd.concat([cv[cv["model"] != "popularity (rating count)"], search_cv],
-                                 ignore_index=True), "rmse", top=0.99,
-                       title="ml-100k: live models and the per-fold search's (points), "
+                                 ignore_index=True), "rmse", top=0.99, ranking_metric=None,
+                       title="MovieLens-100K: live models and the per-fold search's (points), "
                              "published results (lines)") if dataset == "ml-100k" else None
 
 # %% [markdown]

@@ -197,6 +197,20 @@ def test_a_part_is_measured_like_the_same_model_fitted_alone(synthetic_ml1m):  #
         cross_validate({"blend": whole}, parts={"a": ("nope", lambda m: m)}, **run)
 
 
+def test_plot_leaves_unranked_models_out_of_the_ranking_panel_and_says_so():
+    table = pd.DataFrame({"model": ["m", "m", "bfm", "bfm", "s", "s"],
+                          "fold": [1, 2, 1, 2, "u1", "u2"],  # another source's fold labels
+                          "rmse": [0.9, 0.92, 0.88, 0.89, 0.87, 0.88],
+                          "ndcg@10": [0.1, 0.12, np.nan, np.nan, np.nan, np.nan]})
+    fig = plots.cross_validation(table)
+    rmse_ax, ndcg_ax = fig.axes[:2]
+    assert [t.get_text() for t in ndcg_ax.get_xticklabels()] == ["m"]
+    assert ndcg_ax.get_xlabel() == "not ranked here: bfm, s"
+    assert len(rmse_ax.get_xticklabels()) == 3
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[0] == "ours: mean ± std over 2 folds"  # not 4 distinct fold labels
+
+
 def test_plot_names_the_split_of_other_published_numbers():
     table = pd.DataFrame({"model": ["m", "m"], "fold": [1, 2], "rmse": [0.9, 0.92],
                           "ndcg@10": [0.1, 0.12]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
@@ -120,12 +121,13 @@ def _per_model(ax, cv_table: pd.DataFrame, metric: str, order: list[str],
             ax.plot(position, top, "^", color="tab:blue", ms=9, clip_on=False)
             ax.annotate(f"off the scale:\nmean {mean:.3f}\nfold 1 {value:.3f}", (position, top),
                         xytext=(8, -30), textcoords="offset points", ha="left", fontsize=8)
-        if np.isnan(value):
+        if np.isnan(value):  # written upwards in the model's own column: never overlaps
             why = "ranks only" if metric in {"rmse", "mae"} else "not measured"
-            ax.annotate(f"no {metric.upper()}:\n{why}", (position, 0.75),
-                        xycoords=("data", "axes fraction"), ha="center", fontsize=8,
-                        color="0.4")
-    ax.set_xticks(x, order, rotation=25, ha="right")
+            ax.annotate(f"no {metric.upper()}: {why}", (position, 0.03),
+                        xycoords=("data", "axes fraction"), ha="center", va="bottom",
+                        rotation=90, fontsize=7, color="0.4")
+    ax.set_xticks(x, [textwrap.fill(name, 22) for name in order], rotation=45, ha="right",
+                  rotation_mode="anchor", fontsize=8)
 
 
 def cross_validation(cv_table: pd.DataFrame, metric: str = "rmse",
@@ -153,11 +155,19 @@ def cross_validation(cv_table: pd.DataFrame, metric: str = "rmse",
         random_cv = PUBLISHED_RANDOM_CV_RMSE if metric == "rmse" else {}
     order = list(pd.unique(cv_table["model"]))
     panels = [metric] + ([ranking_metric] if ranking_metric in cv_table.columns else [])
-    fig = Figure(figsize=(12, 5.2), layout="constrained")
-    axes = fig.subplots(1, len(panels), width_ratios=[1.6, 1][:len(panels)], squeeze=False)[0]
-    n_folds = cv_table["fold"].nunique()
+    fig = Figure(figsize=(13, 5.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), width_ratios=[1.5, 1][:len(panels)], squeeze=False)[0]
+    n_folds = int(summarise(cv_table)["n_folds"].max())
     for ax, name in zip(axes, panels, strict=True):
-        _per_model(ax, cv_table, name, order, top if name == metric else None)
+        shown = order
+        if name != metric:  # the ranking panel: only the models that were ranked
+            ranked = cv_table.groupby("model", sort=False)[name].apply(lambda v: v.notna().any())
+            shown = [m for m in order if ranked[m]]
+            left_out = [m for m in order if not ranked[m]]
+            if left_out:
+                ax.set_xlabel("not ranked here: " + ", ".join(left_out), fontsize=7)
+        _per_model(ax, cv_table[cv_table["model"].isin(shown)], name, shown,
+                   top if name == metric else None)
         better = "lower" if name in {"rmse", "mae"} else "higher"
         ax.set(ylabel=f"test {name.upper()}", title=f"{name.upper()} ({better} is better)")
         ax.grid(axis="y", alpha=0.3)
