@@ -39,7 +39,7 @@ from torch import nn
 
 from recsae.constants import RATING_MAX, RATING_MIN, clip_ratings
 from recsae.loss import masked_sse
-from recsae.protocol import item_matrix_predict
+from recsae.protocol import item_matrix_fallbacks, item_matrix_predict
 from recsae.splits import validation_split
 
 
@@ -180,11 +180,7 @@ class IAutoRec:
         """:meth:`fit`'s body, run with the global generators seeded."""
         cfg = self.config
         gen = torch.Generator().manual_seed(cfg.seed)
-        self.users_ = pd.Index(np.unique(train["user_id"].to_numpy()))
-        self.items_ = pd.Index(np.unique(train["item_id"].to_numpy()))
-        self.mean_ = float(train["rating"].mean())
-        item_stats = train.groupby("item_id")["rating"].mean()
-        self.item_mean_ = item_stats.reindex(self.items_).to_numpy(dtype=np.float64)
+        self.users_, self.items_, self.mean_, self.item_mean_ = item_matrix_fallbacks(train)
 
         dev = self.device
         use_sparse = self.sparse if self.sparse is not None else (

@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from recsae.constants import RATING_MAX, RATING_MIN
 from recsae.loss import masked_sse
-from recsae.protocol import item_matrix_predict
+from recsae.protocol import item_matrix_fallbacks, item_matrix_predict
 from recsae.splits import validation_split
 
 
@@ -186,11 +186,7 @@ class GlocalK:
 
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None) -> GlocalK:
         cfg = self.config
-        self.users_ = pd.Index(np.unique(train["user_id"].to_numpy()))
-        self.items_ = pd.Index(np.unique(train["item_id"].to_numpy()))
-        self.mean_ = float(train["rating"].mean())
-        self.item_mean_ = (train.groupby("item_id")["rating"].mean()
-                           .reindex(self.items_).to_numpy(dtype=np.float64))
+        self.users_, self.items_, self.mean_, self.item_mean_ = item_matrix_fallbacks(train)
         x = self._matrix(train)
         mask = x > 0
         side = self._side()

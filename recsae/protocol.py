@@ -81,6 +81,15 @@ def candidate_items(train: pd.DataFrame, item_ids: np.ndarray, min_ratings: int 
     return counts.to_numpy() >= min_ratings
 
 
+def item_matrix_fallbacks(train: pd.DataFrame) -> tuple[pd.Index, pd.Index, float, np.ndarray]:
+    """What :func:`item_matrix_predict` needs besides the reconstruction, from the training
+    ratings: the sorted user and movie ids, the global mean and each movie's mean rating."""
+    users = pd.Index(np.unique(train["user_id"].to_numpy()))
+    items = pd.Index(np.unique(train["item_id"].to_numpy()))
+    item_mean = train.groupby("item_id")["rating"].mean().reindex(items).to_numpy(dtype=np.float64)
+    return users, items, float(train["rating"].mean()), item_mean
+
+
 def item_matrix_predict(reconstruction: np.ndarray, users: pd.Index, items: pd.Index,
                         global_mean: float, item_mean: np.ndarray, user_ids: np.ndarray,
                         item_ids: np.ndarray) -> np.ndarray:

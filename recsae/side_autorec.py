@@ -22,7 +22,7 @@ from torch import nn
 from recsae.autorec import AutoRecConfig, _item_user_matrix
 from recsae.constants import RATING_MAX, RATING_MIN
 from recsae.loss import masked_sse
-from recsae.protocol import item_matrix_predict
+from recsae.protocol import item_matrix_fallbacks, item_matrix_predict
 
 
 def genre_flags(movies: pd.DataFrame) -> pd.DataFrame:
@@ -57,11 +57,7 @@ class SideIAutoRec:
 
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None) -> SideIAutoRec:
         cfg = self.config
-        self.users_ = pd.Index(np.unique(train["user_id"].to_numpy()))
-        self.items_ = pd.Index(np.unique(train["item_id"].to_numpy()))
-        self.mean_ = float(train["rating"].mean())
-        self.item_mean_ = (train.groupby("item_id")["rating"].mean()
-                           .reindex(self.items_).to_numpy(dtype=np.float64))
+        self.users_, self.items_, self.mean_, self.item_mean_ = item_matrix_fallbacks(train)
         x = _item_user_matrix(train, self.users_, self.items_)
         observed = x > 0
         n_obs = float(observed.sum())
