@@ -12,7 +12,11 @@ names the plain function it equals; a test proves each equality:
   :func:`recsae.loss.masked_sse` (``tests/test_sparse.py``);
 * :class:`lazy_adam.LazyAdam` (``optimizer="sparse_adam"``) equals ``torch.optim.SparseAdam``
   + ``Adam`` as :class:`recsae.sparse_torch.SparseTorchTrainer` runs them
-  (``tests/test_lazy_adam.py``); :class:`rows.SparseRows` is the same from a dense matrix
+  (``tests/test_lazy_adam.py``); its gradients come from
+  :class:`grouped.ColumnGrouper`, which equals :meth:`sparse.FlatNet.minibatch_gradients`
+  to float rounding with the minibatch's entries sorted by column, and its
+  ``outputs_at`` equals :meth:`sparse.FlatNet.outputs_at` (``tests/test_grouped.py``);
+  :class:`rows.SparseRows` is the same from a dense matrix
   or its CSR (``tests/test_sparse_input.py``);
 * :class:`flat_optim.FlatOptimizer` equals ``torch.optim``'s Adam, AdamW, RMSprop and SGD
   (``tests/test_flat_optim.py``);

@@ -12,7 +12,9 @@ global step count. ``weight_decay`` is added to the gradient of those rows (and,
 ``torch.optim.Adam``, to every dense parameter's). Per minibatch the work is O(entries of
 the batch x hidden width + columns + the hidden layers): one pass over the columns' marks,
 never over the whole first or output layer (columns x hidden width). An epoch costs
-O(ratings x hidden width + minibatches x columns).
+O(ratings x hidden width + minibatches x columns). The trainer lists the touched rows while
+it sorts the minibatch by column (:meth:`recsae._fast.grouped.ColumnGrouper.group`) and
+passes them to :meth:`LazyAdam.zero_rows`; :meth:`LazyAdam.zero_grad` finds them itself.
 """
 
 from __future__ import annotations
@@ -63,6 +65,17 @@ class LazyAdam:
             int(net.w_off[self.last]), int(net.sizes[self.last]), int(net.b_off[self.last]),
             self.dense_lo, self.dense_hi)
 
+    def zero_rows(self, in_rows: np.ndarray, out_rows: np.ndarray) -> None:
+        """:meth:`zero_grad` given the rows a minibatch touches (sorted, each once; e.g.
+        from :meth:`recsae._fast.grouped.ColumnGrouper.group`): the first layer's rows
+        ``in_rows``, the output layer's ``out_rows``."""
+        net = self.net
+        self.n_in_rows, self.n_out_rows = in_rows.size, out_rows.size
+        self.in_rows[:in_rows.size], self.out_rows[:out_rows.size] = in_rows, out_rows
+        _zero_rows(net.grad, in_rows, out_rows, int(net.w_off[0]), int(net.sizes[1]),
+                   int(net.w_off[self.last]), int(net.sizes[self.last]),
+                   int(net.b_off[self.last]), self.dense_lo, self.dense_hi)
+
     def step(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         """One update from ``grad``: Adam on the dense part, SparseAdam on the touched rows."""
         self.steps += 1
@@ -104,20 +117,31 @@ def _touch(grad, indptr, cols, scored_indptr, scored_cols, rows, in_stamp, out_s
         if in_stamp[c] == stamp:
             in_rows[n_in] = c
             n_in += 1
-            start = w_in_off + c * w_in_width
-            for j in range(start, start + w_in_width):
-                grad[j] = 0.0
     n_out = 0
     for c in range(out_stamp.shape[0]):
         if out_stamp[c] == stamp:
             out_rows[n_out] = c
             n_out += 1
-            start = w_out_off + c * w_out_width
-            for j in range(start, start + w_out_width):
-                grad[j] = 0.0
-            grad[b_out_off + c] = 0.0
-    grad[dense_lo:dense_hi] = 0.0
+    _zero_rows(grad, in_rows[:n_in], out_rows[:n_out], w_in_off, w_in_width, w_out_off,
+               w_out_width, b_out_off, dense_lo, dense_hi)
     return n_in, n_out
+
+
+@jit_kernel
+def _zero_rows(grad, in_rows, out_rows, w_in_off, w_in_width, w_out_off, w_out_width,
+               b_out_off, dense_lo, dense_hi):  # pragma: no cover - compiled
+    """Zero the gradient of the first layer's rows ``in_rows``, of the output layer's rows
+    (weight and bias) ``out_rows`` and ``grad[dense_lo:dense_hi]``."""
+    for c in in_rows:
+        start = w_in_off + c * w_in_width
+        for j in range(start, start + w_in_width):
+            grad[j] = 0.0
+    for c in out_rows:
+        start = w_out_off + c * w_out_width
+        for j in range(start, start + w_out_width):
+            grad[j] = 0.0
+        grad[b_out_off + c] = 0.0
+    grad[dense_lo:dense_hi] = 0.0
 
 
 @jit_kernel

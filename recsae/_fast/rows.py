@@ -28,6 +28,7 @@ class SparseRows:
     """
 
     def __init__(self, matrix: np.ndarray | sp.csr_matrix, n_rating_columns: int) -> None:
+        self.n_rating_columns = int(n_rating_columns)
         if sp.issparse(matrix):  # a canonical CSR (splits.canonical_csr): the same arrays
             self.n_rows, self.n_columns = matrix.shape
             self.indptr = matrix.indptr.astype(np.int64)

@@ -225,10 +225,11 @@ def _output_at(h, w, bias, c):  # pragma: no cover - compiled
 
 @jit_kernel
 def _forward_hidden(theta, sizes, w_off, b_off, code, indptr, cols, vals, rows, act, hid,
-                    masks, wt):  # pragma: no cover - compiled
+                    masks, wt, first_done=False):  # pragma: no cover - compiled
     """Rows ``rows`` of the CSR input through every hidden layer: ``act[l, i]`` the
     activations of layer ``l`` for row ``i`` of the batch, ``hid[l, i]`` the same after
-    dropout (``masks[l, i]``; ``masks`` empty: none)."""
+    dropout (``masks[l, i]``; ``masks`` empty: none). ``first_done``: ``act[0]`` already
+    holds the first layer's pre-activations (:mod:`recsae._fast.grouped`)."""
     n_rows, n_hidden = rows.shape[0], sizes.shape[0] - 2
     use_masks = masks.shape[0] > 0
     n1 = sizes[1]
@@ -245,7 +246,9 @@ def _forward_hidden(theta, sizes, w_off, b_off, code, indptr, cols, vals, rows, 
             bias = theta[b_off[layer]:b_off[layer] + n_out]
         for i in range(n_rows):
             z = act[layer, i]
-            if layer == 0:  # only the row's non-zero inputs
+            if layer == 0 and first_done:
+                pass
+            elif layer == 0:  # only the row's non-zero inputs
                 for j in range(n1):
                     z[j] = b0[j]
                 r = rows[i]
@@ -287,7 +290,6 @@ def _gradients(theta, grad, sizes, w_off, b_off, code, indptr, cols, vals,
         return 0.0, 0
     _forward_hidden(theta, sizes, w_off, b_off, code, indptr, cols, vals, rows, act, hid,
                     masks, wt)
-    use_masks = masks.shape[0] > 0
     scale = np.float32(2.0 / count)  # d (sse / count) / d output, per unit of diff
 
     # Output layer, only at the scored entries: forward, loss and backward in one pass.
@@ -313,8 +315,31 @@ def _gradients(theta, grad, sizes, w_off, b_off, code, indptr, cols, vals,
                 g_h[j] += g * w_row[j]
                 g_row[j] += g * h[j]
 
-    # Hidden layers, last to first: gbuf[cur] holds d loss / d the layer's output.
-    cur = 0
+    cur = _backward_hidden(theta, grad, sizes, w_off, b_off, code, n_rows, act, hid, masks,
+                           gbuf)
+    # The first layer's weight gradient at the non-zero inputs only; no input gradient.
+    n_in, n_out = sizes[0], sizes[1]
+    g_pre = gbuf[cur]
+    g_wt = grad[w_off[0]:w_off[0] + n_in * n_out].reshape((n_in, n_out))
+    for i in range(n_rows):
+        r, g_row_pre = rows[i], g_pre[i]
+        for k in range(indptr[r], indptr[r + 1]):
+            g_row, v = g_wt[cols[k]], vals[k]
+            for j in range(n_out):
+                g_row[j] += v * g_row_pre[j]
+    return sse, count
+
+
+@jit_kernel
+def _backward_hidden(theta, grad, sizes, w_off, b_off, code, n_rows, act, hid, masks,
+                     gbuf):  # pragma: no cover - compiled
+    """From ``gbuf[0]`` (d loss / d the last hidden layer's output, rows ``< n_rows``)
+    back through the hidden layers, last to first: their bias and weight gradients, the
+    first layer's bias gradient but not its weight's. Returns which ``gbuf`` holds d loss /
+    d the first layer's pre-activation."""
+    last = sizes.shape[0] - 2
+    use_masks = masks.shape[0] > 0
+    cur = 0  # gbuf[cur] holds d loss / d the layer's output
     for layer in range(last - 1, -1, -1):
         n_in, n_out = sizes[layer], sizes[layer + 1]
         g_pre = gbuf[cur]
@@ -326,14 +351,7 @@ def _gradients(theta, grad, sizes, w_off, b_off, code, indptr, cols, vals,
         for i in range(n_rows):
             for j in range(n_out):
                 g_b[j] += g_pre[i, j]
-        if layer == 0:  # weight gradient at the non-zero inputs only; no input gradient
-            g_wt = grad[w_off[0]:w_off[0] + n_in * n_out].reshape((n_in, n_out))
-            for i in range(n_rows):
-                r, g_row_pre = rows[i], g_pre[i]
-                for k in range(indptr[r], indptr[r + 1]):
-                    g_row, v = g_wt[cols[k]], vals[k]
-                    for j in range(n_out):
-                        g_row[j] += v * g_row_pre[j]
+        if layer == 0:
             break
         w = theta[w_off[layer]:w_off[layer] + n_out * n_in].reshape((n_out, n_in))
         g_w = grad[w_off[layer]:w_off[layer] + n_out * n_in].reshape((n_out, n_in))
@@ -348,7 +366,7 @@ def _gradients(theta, grad, sizes, w_off, b_off, code, indptr, cols, vals,
                     g_h[k] += g * w_row[k]
                     g_row[k] += g * h[k]
         cur = 1 - cur
-    return sse, count
+    return cur
 
 
 @jit_kernel

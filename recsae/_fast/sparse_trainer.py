@@ -2,7 +2,8 @@
 :class:`recsae.training.DenseTrainer` (the plain PyTorch epoch, :func:`recsae.training.train_epoch`)
 up to float rounding; ``tests/test_sparse.py`` proves it. With ``optimizer="sparse_adam"``
 it equals :class:`recsae.sparse_torch.SparseTorchTrainer` (lazy Adam,
-:mod:`recsae._fast.lazy_adam`; ``tests/test_lazy_adam.py``)."""
+:mod:`recsae._fast.lazy_adam`; ``tests/test_lazy_adam.py``), its gradients computed with the
+minibatch's entries grouped by column (:mod:`recsae._fast.grouped`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recsae._fast import flat_optim, lazy_adam, sparse
+from recsae._fast import flat_optim, grouped, lazy_adam, sparse
 from recsae.model import StackedAutoencoder
 
 
@@ -33,6 +34,7 @@ class SparseTrainer:
         self.net = sparse.FlatNet(model, max_rows=max(1, min(config.batch_size,
                                                                self.data.n_rows)))
         self.lazy = config.optimizer == "sparse_adam"
+        self.grouper = grouped.ColumnGrouper(self.net) if self.lazy else None
         self.optimizer: Any = (
             lazy_adam.LazyAdam(self.net, config.weight_decay) if self.lazy
             else flat_optim.FlatOptimizer(config.optimizer, self.net.theta.size,
@@ -50,15 +52,19 @@ class SparseTrainer:
         total_sse, total_count = 0.0, 0
         for start in range(0, self.data.n_rows, self.batch_size):
             rows = order_np[start:start + self.batch_size]
-            if self.lazy:  # zero only what the batch touches
-                self.optimizer.zero_grad(self.data, rows)
-            sse, count = self.net.minibatch_gradients(self.data, rows, zero_grad=not self.lazy)
+            if self.lazy:  # zero only what the batch touches; read each touched row once
+                self.optimizer.zero_rows(*self.grouper.group(self.data, rows))
+                sse, count = self.grouper.gradients()
+            else:
+                sse, count = self.net.minibatch_gradients(self.data, rows)
             self.optimizer.step(self.net.theta, self.net.grad, lr)
             total_sse, total_count = total_sse + sse, total_count + count
         return math.sqrt(total_sse / max(total_count, 1))
 
     def outputs(self) -> np.ndarray:
         """See :meth:`recsae.training.DenseTrainer.outputs`."""
+        if self.lazy:
+            return self.grouper.outputs_at(self.data, self.query_indptr, self.query_cols)
         return self.net.outputs_at(self.data, self.query_indptr, self.query_cols)
 
     def snapshot(self) -> np.ndarray:
