@@ -35,15 +35,18 @@ def random_split(ratings: pd.DataFrame, test_fraction: float = 0.1, seed: int = 
 
     Args:
         ratings: ``[n, >=3]`` frame (``user_id, item_id, rating[, timestamp]``).
-        test_fraction: share of ratings in ``test``; ``test`` holds ``round(test_fraction * n)``.
+        test_fraction: share of ratings in ``test``: fold ``k`` holds positions
+            ``round((k - 1) * f * n)`` to ``round(k * f * n)`` of the permutation, so
+            ``round(test_fraction * n)`` ratings, give or take one.
         seed: seed of the permutation.
         fold: which block of the permutation is the test part (1-based, at most
-            ``floor(n / n_test)``); blocks of one seed are disjoint. ``fold=1`` is
-            :func:`validation_split` with the same seed.
+            ``floor(1 / test_fraction)``: ``test_fraction=0.2`` gives 5 folds whatever
+            ``n``); blocks of one seed are disjoint. ``fold=1`` is :func:`validation_split`
+            with the same seed.
 
     Returns:
         ``(train, test)``, both with ``ratings``' columns, rows in their original order and a
-        fresh ``RangeIndex``: ``[n - n_test, ...]`` and ``[n_test, ...]``.
+        fresh ``RangeIndex``.
     """
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), not {test_fraction}.")
@@ -51,12 +54,13 @@ def random_split(ratings: pd.DataFrame, test_fraction: float = 0.1, seed: int = 
     n_test = round(test_fraction * n)
     if n_test == 0 or n_test == n:
         raise ValueError(f"test_fraction {test_fraction} of {n} ratings leaves an empty part.")
-    n_folds = n // n_test
+    # Folds are blocks of the permutation; the float tolerance keeps 1 / 0.2 at 5 folds.
+    n_folds = int(1.0 / test_fraction + 1e-9)
     if not 1 <= fold <= n_folds:
         raise ValueError(f"fold must be in 1..{n_folds} for test_fraction {test_fraction}, not {fold}.")
     order = np.random.default_rng(seed).permutation(n)
     is_test = np.zeros(n, dtype=bool)
-    is_test[order[(fold - 1) * n_test: fold * n_test]] = True
+    is_test[order[round((fold - 1) * test_fraction * n): round(fold * test_fraction * n)]] = True
     return (ratings[~is_test].reset_index(drop=True), ratings[is_test].reset_index(drop=True))
 
 

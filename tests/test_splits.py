@@ -72,6 +72,17 @@ def test_random_split_folds_are_disjoint_and_fold_one_matches_validation_split()
         pd.testing.assert_frame_equal(part, expected)
     with pytest.raises(ValueError, match="fold"):
         random_split(ratings, 0.1, fold=11)
+    # 1 / test_fraction folds whatever the count: 5 disjoint blocks of 0.2 cover 101 or
+    # 10,000,054 ratings alike (the ML-10M shape's 5-fold CV once failed at fold 5).
+    for n in (101, 103, 104, 99):
+        frame = pd.DataFrame({"user_id": np.arange(n), "item_id": 1, "rating": 4})
+        parts = [random_split(frame, 0.2, seed=1, fold=k)[1]["user_id"] for k in range(1, 6)]
+        assert sorted(np.concatenate(parts)) == list(range(n))
+        assert all(abs(len(p) - 0.2 * n) <= 1 for p in parts)
+    for fraction, n_folds in ((0.3, 3), (0.1, 10), (1 / 3, 3), (0.25, 4)):
+        random_split(ratings, fraction, fold=n_folds)
+        with pytest.raises(ValueError, match="fold"):
+            random_split(ratings, fraction, fold=n_folds + 1)
     with pytest.raises(ValueError, match="test_fraction"):
         random_split(ratings, 1.0)
     with pytest.raises(ValueError, match="empty"):
