@@ -171,6 +171,7 @@ def run_extras(shape_name: str, factor: float, which: str, seed: int = 0) -> dic
         model = _stage(out["stages"], "fit", lambda: IAutoRec(config, sparse=True).fit(train))
         out["rmse"] = _stage(out["stages"], "predict",
                              lambda: evaluate_rating_model(model, test))
+        out["n_epochs"] = config.n_epochs
         out["epoch_seconds"] = [out["stages"]["fit"]["seconds"] / config.n_epochs]
         out["train_rmse"] = model.history_["train_rmse"].tolist()
     else:

@@ -31,8 +31,13 @@ def run_all(shapes: tuple[str, ...], epochs: int, extras: bool, output: Path) ->
     report.setdefault("extras", {})
     report["machine"] = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                          "load_average_start": list(os.getloadavg()), "cores_used": 1}
+    if shapes:
+        report.pop("note", None)  # a hand-written note describes an earlier run
     for shape in shapes:
+        start = (dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), list(os.getloadavg()))
         report["shapes"][shape] = run_child(["--shape", shape, "--epochs", str(epochs)])
+        report["shapes"][shape]["run"] = {"date": start[0], "load_average_start": start[1],
+                                          "load_average_end": list(os.getloadavg())}
         path.write_text(json.dumps(report, indent=1) + "\n")
     if extras:
         for which in ("autorec", "crossval"):
@@ -150,7 +155,8 @@ def section(report: dict[str, Any], slope: float) -> str:
                          f"{r['child_peak_rss_mb']:.0f} MB.")
         elif which == "autorec":
             lines.append(f"- ML-10M shape, I-AutoRec (sparse item batches, hidden 100, Adam, "
-                         f"{len(r['epoch_seconds'])} epochs): fit {r['stages']['fit']['seconds']:.0f} s "
+                         f"{r.get('n_epochs', len(r['epoch_seconds']))} epochs): fit "
+                         f"{r['stages']['fit']['seconds']:.0f} s "
                          f"({_median(r['epoch_seconds']):.1f} s an epoch), test RMSE "
                          f"{r['rmse']['rmse']:.4f}; peak RSS {r['child_peak_rss_mb']:.0f} MB.")
         else:

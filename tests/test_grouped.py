@@ -39,7 +39,7 @@ def _both(net: FlatNet, data: SparseRows, rows: np.ndarray, masks: np.ndarray):
     np.testing.assert_array_equal(in_cols, lazy.in_rows[:lazy.n_in_rows])
     np.testing.assert_array_equal(out_cols, lazy.out_rows[:lazy.n_out_rows])
     net.grad[:] = np.nan
-    lazy.zero_rows(in_cols, out_cols)
+    lazy.use_rows(in_cols, out_cols)
     got = grouper.gradients(masks)
     return (sse, count, expected), (*got, net.grad.copy())
 

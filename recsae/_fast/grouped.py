@@ -61,8 +61,10 @@ class ColumnGrouper:
 
     def gradients(self, masks: np.ndarray | None = None) -> tuple[float, int]:
         """What ``net.minibatch_gradients(data, rows, masks, zero_grad=False)`` computes
-        for the last :meth:`group`'s minibatch, column by column; the caller has zeroed
-        the gradient rows of the touched columns and the rest of what the batch writes."""
+        for the last :meth:`group`'s minibatch, column by column. The gradient rows of the
+        touched columns are written whole (each column is one group), never read; the
+        caller has zeroed the rest of what the batch writes (the hidden layers' and the
+        first layer's bias: :meth:`recsae._fast.lazy_adam.LazyAdam.use_rows`)."""
         net, n_out = self.net, self.n_scored_columns
         if masks is None:
             masks = net.dropout_masks(self.rows.size)  # the same draws as row by row
@@ -187,27 +189,38 @@ def _grouped_gradients(theta, grad, sizes, w_off, b_off, code, in_cols, n_out_co
         for j in range(n_h):
             gbuf[0, i, j] = 0.0
     sse = 0.0
+    acc = np.empty(max(n_h, n1), dtype=np.float32)  # one row's gradient, summed from 0
     for t in range(n_out_cols):
         c = in_cols[t]
         w_row, g_row = w[c], g_w[c]
+        for j in range(n_h):
+            acc[j] = 0.0
+        acc_b = np.float32(0.0)
         for e in range(in_ptr[t], in_ptr[t + 1]):
             h, g_h = hid[last - 1, in_row[e]], gbuf[0, in_row[e]]
             diff = _output_at(h, w, bias, c) - in_val[e]
             sse += np.float64(diff) * np.float64(diff)
             g = diff * scale
-            g_b[c] += g
+            acc_b += g
             for j in range(n_h):
                 g_h[j] += g * w_row[j]
-                g_row[j] += g * h[j]
+                acc[j] += g * h[j]
+        g_b[c] = acc_b  # each column once per minibatch: written whole, never read
+        for j in range(n_h):
+            g_row[j] = acc[j]
 
     cur = _backward_hidden(theta, grad, sizes, w_off, b_off, code, n_rows, act, hid, masks,
                            gbuf)
     g_pre = gbuf[cur]
     g_wt = grad[w_off[0]:w_off[0] + n_in * n1].reshape((n_in, n1))
     for t in range(in_cols.shape[0]):
-        g_row = g_wt[in_cols[t]]
+        for j in range(n1):
+            acc[j] = 0.0
         for e in range(in_ptr[t], in_ptr[t + 1]):
             g_i, v = g_pre[in_row[e]], in_val[e]
             for j in range(n1):
-                g_row[j] += v * g_i[j]
+                acc[j] += v * g_i[j]
+        g_row = g_wt[in_cols[t]]
+        for j in range(n1):
+            g_row[j] = acc[j]
     return sse, count

@@ -14,7 +14,7 @@ the batch x hidden width + columns + the hidden layers): one pass over the colum
 never over the whole first or output layer (columns x hidden width). An epoch costs
 O(ratings x hidden width + minibatches x columns). The trainer lists the touched rows while
 it sorts the minibatch by column (:meth:`recsae._fast.grouped.ColumnGrouper.group`) and
-passes them to :meth:`LazyAdam.zero_rows`; :meth:`LazyAdam.zero_grad` finds them itself.
+passes them to :meth:`LazyAdam.use_rows`; :meth:`LazyAdam.zero_grad` finds them itself.
 """
 
 from __future__ import annotations
@@ -65,16 +65,15 @@ class LazyAdam:
             int(net.w_off[self.last]), int(net.sizes[self.last]), int(net.b_off[self.last]),
             self.dense_lo, self.dense_hi)
 
-    def zero_rows(self, in_rows: np.ndarray, out_rows: np.ndarray) -> None:
-        """:meth:`zero_grad` given the rows a minibatch touches (sorted, each once; e.g.
-        from :meth:`recsae._fast.grouped.ColumnGrouper.group`): the first layer's rows
-        ``in_rows``, the output layer's ``out_rows``."""
-        net = self.net
+    def use_rows(self, in_rows: np.ndarray, out_rows: np.ndarray) -> None:
+        """Set the rows the next :meth:`step` updates, the first layer's ``in_rows`` and
+        the output layer's ``out_rows`` (sorted, each once: what
+        :meth:`recsae._fast.grouped.ColumnGrouper.group` lists), and zero the dense part's
+        gradient. Unlike :meth:`zero_grad` it leaves those rows' gradient alone: the
+        grouped kernel writes each of them whole."""
         self.n_in_rows, self.n_out_rows = in_rows.size, out_rows.size
         self.in_rows[:in_rows.size], self.out_rows[:out_rows.size] = in_rows, out_rows
-        _zero_rows(net.grad, in_rows, out_rows, int(net.w_off[0]), int(net.sizes[1]),
-                   int(net.w_off[self.last]), int(net.sizes[self.last]),
-                   int(net.b_off[self.last]), self.dense_lo, self.dense_hi)
+        self.net.grad[self.dense_lo:self.dense_hi] = 0.0
 
     def step(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         """One update from ``grad``: Adam on the dense part, SparseAdam on the touched rows."""

@@ -53,7 +53,7 @@ class SparseTrainer:
         for start in range(0, self.data.n_rows, self.batch_size):
             rows = order_np[start:start + self.batch_size]
             if self.lazy:  # zero only what the batch touches; read each touched row once
-                self.optimizer.zero_rows(*self.grouper.group(self.data, rows))
+                self.optimizer.use_rows(*self.grouper.group(self.data, rows))
                 sse, count = self.grouper.gradients()
             else:
                 sse, count = self.net.minibatch_gradients(self.data, rows)
