@@ -24,8 +24,9 @@ from the layers below it (``tests/test_layers.py`` enforces this with import-lin
    side features), ``blend``
    (I-AutoRec + MF), ``user_autoencoder``, ``checkpoint``.
 6. **Studies:** ``experiments`` (the article's table), ``ablation`` (what each bug costs),
-   ``crossval``, ``coldstart``, ``recommend``; above them ``search`` (per-fold tuning of
-   the tunable models and blends, ``python -m recsae.search``).
+   ``crossval``, ``coldstart``, ``recommend``; above them ``search_members`` (the search's
+   members: built, fitted, cached) and ``search`` (per-fold tuning of the tunable models
+   and blends, ``python -m recsae.search``).
 7. **Figures:** ``plots``, the last layer: nothing else draws.
 
 Beside the layers: ``recsae._fast``, the speed engine (numba kernels, the sparse trainer,

@@ -5,12 +5,15 @@ that rerunning the search does not invalidate the notebooks' results cache (whic
 the package's ``.py`` files).
 
 * ``COMMAND``: the command that wrote the file.
-* ``CHOSEN[fold]``: ``{"members": {name: spec}, "chosen": {model: {"weights": {"intercept"
-  | member: weight}, "valid_rmse", ...}}, "member_valid_rmse": {...}}``, every choice made
-  on a validation split of that fold's training part (``u{fold}.base``).
+* ``CHOSEN[fold]``: ``{"members": {name: spec}, "variants": {recipe: member}, "chosen":
+  {model: {"weights": {"intercept" | member: weight}, "valid_rmse", ...}},
+  "member_valid_rmse": {...}, "member_seconds": {...}}``, every choice made on a
+  validation split of that fold's training part (``u{fold}.base``; ``member_seconds``: the
+  CPU seconds of each member's fit on the 90% part, or of the kernelised autoencoder's
+  epoch selection).
 * ``TEST_RESULTS``: one row per (fold, model): ``fold, model, rmse, mae, seconds``, the
   chosen model refitted on ``u{fold}.base`` and scored once on ``u{fold}.test``
-  (``seconds``: the wall time of fitting its members on one core, in that run).
+  (``seconds``: the CPU seconds of fitting its members on one core, in that run).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ EXPECTED_HEADLINE = [
      "as_published.global_rmse", "as_published.article_metric"),
     ("the same net, corrected", "04_training", "corrected.global_rmse", "corrected.article_metric"),
     ("I-AutoRec ensemble + MF", "08_beyond_the_article", "best.fold1_rmse", None),
-    ("Bayesian FM + I-AutoRec + MF", "08_beyond_the_article", "best_overall.rmse_u1", None),
+    ("Bayesian FM + autoencoders + MF", "08_beyond_the_article", "best_overall.rmse_u1", None),
 ]
 
 
