@@ -54,10 +54,12 @@ def _median(values: list[float]) -> float:
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
-def exponent(report: dict[str, Any]) -> tuple[float, list[tuple[int, float]]]:
-    """Least-squares slope of log(median epoch seconds) on log(training ratings), and points
-    (the first epoch, which compiles and warms up, is left out of the median)."""
-    points = [(r["n_train"], _median(r["epoch_seconds"][1:] or r["epoch_seconds"]))
+def exponent(report: dict[str, Any], stat=None) -> tuple[float, list[tuple[int, float]]]:
+    """Least-squares slope of log(epoch seconds) on log(training ratings), and points: the
+    median epoch by default, or ``stat`` of the epochs (``min``: the fastest, which only
+    the machine's noise can slow down). The first epoch, which compiles, is left out."""
+    stat = stat or _median
+    points = [(r["n_train"], stat(r["epoch_seconds"][1:] or r["epoch_seconds"]))
               for r in report["shapes"].values() if "epoch_seconds" in r]
     if len(points) < 2:
         return math.nan, points
@@ -133,8 +135,15 @@ def section(report: dict[str, Any], slope: float) -> str:
         lines += ["", "Per-epoch time against training ratings: **not measured yet** (fewer than "
                   "two shapes finished their fit).", ""]
     else:
+        fastest, _ = exponent(report, min)
+        spread = [max(r["epoch_seconds"][1:]) / min(r["epoch_seconds"][1:])
+                  for r in report["shapes"].values() if len(r.get("epoch_seconds", ())) > 2]
         lines += ["", f"Per-epoch time against training ratings: log-log slope **{slope:.2f}** "
-                  "(least squares over the shapes; the first epoch, which compiles, is left out).",
+                  "of the median epoch (least squares over the shapes; the first epoch, which "
+                  f"compiles, is left out); {fastest:.2f} of the fastest epoch of each shape. "
+                  "Within one shape's run the slowest epoch took "
+                  f"{min(spread, default=1):.2f}–{max(spread, default=1):.2f}× the fastest: "
+                  "the same work, so that spread is the machine's noise.",
                   "", "![seconds per epoch vs ratings](scale-epoch-time.png)", ""]
     lines += [report["note"], ""] if report.get("note") else []
     big = report["shapes"].get("ml-25m", {})

@@ -163,7 +163,8 @@ def test_cross_validate_on_a_synthetic_ml1m(synthetic_ml1m):  # noqa: F811
     assert list(table["model"]) == ["mean", "bias", "autorec"] * 2
     assert list(table["fold"]) == [1, 1, 1, 2, 2, 2]
     assert {"rmse", "mae", "seconds", "ndcg@5", "precision@5", "recall@5"} <= set(table.columns)
-    assert (table["n_test"] == round(0.1 * len(ratings))).all()
+    # random_split's folds: 10% of the ratings each, give or take one (blocks that tile all).
+    assert ((table["n_test"] - 0.1 * len(ratings)).abs() <= 1).all()
     by_model = summarise(table)["rmse_mean"]
     # The synthetic ratings have structure: both learners beat the global mean.
     assert by_model["bias"] < by_model["mean"] and by_model["autorec"] < by_model["mean"]
