@@ -150,7 +150,6 @@ def run_pipeline(shape_name: str, factor: float, epochs: int, files: bool, seed:
 
 def run_extras(shape_name: str, factor: float, which: str, seed: int = 0) -> dict[str, Any]:
     """I-AutoRec (a few epochs on sparse item batches) or a 5-fold bias-model CV."""
-    import numpy as np
 
     from recsae import synthetic
     from recsae.autorec import AutoRecConfig, IAutoRec
@@ -175,13 +174,11 @@ def run_extras(shape_name: str, factor: float, which: str, seed: int = 0) -> dic
         out["epoch_seconds"] = [out["stages"]["fit"]["seconds"] / config.n_epochs]
         out["train_rmse"] = model.history_["train_rmse"].tolist()
     else:
-        # recsae.baselines validates the whole-star 1..5 scale only: half stars rounded up.
-        ratings = ratings.assign(rating=np.ceil(ratings["rating"]).astype(np.int32))
         folds = []
         for fold in range(1, 6):
             def one(fold=fold):
                 train, test = random_split(ratings, 0.2, seed, fold)
-                return evaluate_split(BiasModel().fit(train), train, test)
+                return evaluate_split(BiasModel(dataset=shape.dataset).fit(train), train, test)
             folds.append(_stage(out["stages"], f"fold{fold}", one))
         out["folds"] = folds
     out["peak_rss_mb"] = _rss_mb()

@@ -9,6 +9,10 @@ Unknown ids are handled on purpose, never by a KeyError: an id absent from the t
 frame contributes nothing of its own, so the model falls back to what it knows (details in
 each class). This is :class:`recsae.protocol.RatingModel`, the contract every rating model
 shares; :mod:`recsae.protocol` scores them.
+
+Each model checks its training ratings on a dataset's rating scale (``dataset=``, an entry
+of :data:`recsae.datasets.DATASETS`): whole stars 1..5 by default, half stars for
+``dataset="ml-10m"``, ``"ml-20m"``, ``"ml-25m"`` or ``"ml-latest-small"``.
 """
 
 from __future__ import annotations
@@ -20,18 +24,21 @@ import pandas as pd
 import torch
 
 from recsae.data import validate_ratings
+from recsae.datasets import get_spec
 
 
 def _check_train(model: object, train: pd.DataFrame) -> pd.DataFrame:
     """Refuse a training frame that is not a valid ratings frame (``user_id, item_id, rating``,
-    whole stars 1..5, no NaN, no duplicate pair; see :func:`recsae.data.validate_ratings`).
+    on the scale of the model's ``dataset``, no NaN, no duplicate pair; see
+    :func:`recsae.data.validate_ratings`).
 
     Returns ``train`` itself, so that the models compute on the caller's own values and
     dtypes; only where one of its columns is not numeric (numbers stored as strings or
     bools, which the validator converts) the validated copy instead.
     """
+    dataset = getattr(model, "dataset", "ml-100k")
     checked = validate_ratings(train, f"the training ratings of {type(model).__name__}.fit",
-                               require_timestamp=False)
+                               scale=get_spec(dataset).rating_scale, require_timestamp=False)
     numeric = all(pd.api.types.is_numeric_dtype(train[c]) and not pd.api.types.is_bool_dtype(
         train[c]) for c in ("user_id", "item_id", "rating"))
     return train if numeric else checked
@@ -49,6 +56,9 @@ def _lookup(values: np.ndarray, positions: np.ndarray, default: float = 0.0) -> 
 
 class GlobalMean:
     """Predicts the mean training rating for every pair (known or not)."""
+
+    def __init__(self, dataset: str = "ml-100k"):
+        self.dataset = get_spec(dataset).name
 
     def fit(self, train: pd.DataFrame) -> GlobalMean:
         """Store the mean of ``train["rating"]``."""
@@ -78,8 +88,10 @@ class BiasModel:
     committed notebook outputs were made with it.
     """
 
-    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_iter: int = 10):
+    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_iter: int = 10,
+                 dataset: str = "ml-100k"):
         self.reg_user, self.reg_item, self.n_iter = reg_user, reg_item, n_iter
+        self.dataset = get_spec(dataset).name
 
     def fit(self, train: pd.DataFrame) -> BiasModel:
         """Estimate ``mu``, ``user_bias_`` ``[n_users]`` and ``item_bias_`` ``[n_items]``."""
@@ -113,7 +125,8 @@ class Popularity:
     item: ``mu``); only this variant is on the rating scale.
     """
 
-    def __init__(self, score: str = "count", shrinkage: float = 10.0):
+    def __init__(self, score: str = "count", shrinkage: float = 10.0, dataset: str = "ml-100k"):
+        self.dataset = get_spec(dataset).name
         if score not in {"count", "mean"}:
             raise ValueError(f"score must be 'count' or 'mean', not {score!r}.")
         self.score, self.shrinkage = score, shrinkage
@@ -168,7 +181,9 @@ class BiasedMF:
     so an unknown user still gets ``mu + b_i`` and an unknown pair ``mu``.
     """
 
-    def __init__(self, config: MFConfig | None = None, device: torch.device | str = "cpu"):
+    def __init__(self, config: MFConfig | None = None, device: torch.device | str = "cpu",
+                 dataset: str = "ml-100k"):
+        self.dataset = get_spec(dataset).name
         self.config = config or MFConfig()
         self.device = torch.device(device)
 

@@ -209,3 +209,28 @@ def test_fit_computes_on_the_callers_values(name):
                     frame.astype(str)):
         np.testing.assert_array_equal(MODELS[name]().fit(variant).predict(users, items),
                                       expected)
+
+
+HALF_STAR_MODELS = {
+    "GlobalMean": lambda: GlobalMean(dataset="ml-10m"),
+    "BiasModel": lambda: BiasModel(dataset="ml-10m"),
+    "Popularity": lambda: Popularity("mean", dataset="ml-10m"),
+    "BiasedMF": lambda: BiasedMF(MFConfig(n_factors=2, n_epochs=1), dataset="ml-10m"),
+}
+
+
+@pytest.mark.parametrize("name", HALF_STAR_MODELS)
+def test_a_half_star_dataset_is_fitted_on_its_own_scale(name):
+    rng = np.random.default_rng(5)
+    for _ in range(5):  # seeded half-star frames: accepted on ML-10M's scale, refused on ML-100K's
+        frame = random_frame(rng).assign(rating=lambda f: rng.integers(1, 11, len(f)) / 2)
+        model = HALF_STAR_MODELS[name]().fit(frame)
+        assert np.isfinite(model.predict(frame["user_id"], frame["item_id"])).all()
+        with pytest.raises(DataFormatError, match="in steps of 1"):
+            MODELS[name]().fit(frame)
+        bad = frame.copy()
+        bad.loc[int(rng.integers(len(bad))), "rating"] = float(rng.choice([0.25, 5.5, 0.0, 4.75]))
+        with pytest.raises(DataFormatError, match=r"scale 0.5..5 in steps of 0.5"):
+            HALF_STAR_MODELS[name]().fit(bad)
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        BiasModel(dataset="ml-99m")
