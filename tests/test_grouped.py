@@ -33,12 +33,12 @@ def _both(net: FlatNet, data: SparseRows, rows: np.ndarray, masks: np.ndarray):
     net.grad[:] = np.nan  # what the batch does not touch must not be read
     grouper = ColumnGrouper(net)
     in_cols, out_cols = grouper.group(data, rows)
-    # The same rows as LazyAdam's own listing (the row-by-row path's).
+    # The touched rows: every input column present in the batch, and the scored ones.
+    present = np.unique(np.concatenate([data.cols[data.indptr[r]:data.indptr[r + 1]]
+                                        for r in rows]))
+    np.testing.assert_array_equal(in_cols, present)
+    np.testing.assert_array_equal(out_cols, present[present < data.n_rating_columns])
     lazy = LazyAdam(net)
-    lazy.zero_grad(data, rows)
-    np.testing.assert_array_equal(in_cols, lazy.in_rows[:lazy.n_in_rows])
-    np.testing.assert_array_equal(out_cols, lazy.out_rows[:lazy.n_out_rows])
-    net.grad[:] = np.nan
     lazy.use_rows(in_cols, out_cols)
     got = grouper.gradients(masks)
     return (sse, count, expected), (*got, net.grad.copy())

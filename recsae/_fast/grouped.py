@@ -60,7 +60,7 @@ class ColumnGrouper:
         return self.columns[:self.n_columns], self.columns[:self.n_scored_columns]
 
     def gradients(self, masks: np.ndarray | None = None) -> tuple[float, int]:
-        """What ``net.minibatch_gradients(data, rows, masks, zero_grad=False)`` computes
+        """What ``net.minibatch_gradients(data, rows, masks)`` computes
         for the last :meth:`group`'s minibatch, column by column. The gradient rows of the
         touched columns are written whole (each column is one group), never read; the
         caller has zeroed the rest of what the batch writes (the hidden layers' and the
@@ -168,7 +168,7 @@ def _grouped_outputs(theta, sizes, w_off, b_off, code, in_cols, in_ptr, in_row, 
 def _grouped_gradients(theta, grad, sizes, w_off, b_off, code, in_cols, n_out_cols, in_ptr,
                        in_row, in_val, count, n_rows, act, hid, masks, wt,
                        gbuf):  # pragma: no cover - compiled
-    """:func:`recsae._fast.sparse._gradients` (``zero_grad`` False) on column-grouped
+    """:func:`recsae._fast.sparse._gradients` on column-grouped
     entries (the first ``n_out_cols`` columns are scored: ``count`` entries); returns
     ``(sum(diff ** 2), count)``."""
     last = sizes.shape[0] - 2

@@ -10,11 +10,12 @@ SparseAdam's rule: only the rows a minibatch touched (input columns present in i
 columns scored in it) change, their moments included; the bias correction uses the
 global step count. ``weight_decay`` is added to the gradient of those rows (and, as in
 ``torch.optim.Adam``, to every dense parameter's). Per minibatch the work is O(entries of
-the batch x hidden width + columns + the hidden layers): one pass over the columns' marks,
-never over the whole first or output layer (columns x hidden width). An epoch costs
+the batch x hidden width + columns + the hidden layers): one pass over the columns' counts
+(:func:`recsae._fast.grouped._group`), never over the whole first or output layer
+(columns x hidden width). An epoch costs
 O(ratings x hidden width + minibatches x columns). The trainer lists the touched rows while
 it sorts the minibatch by column (:meth:`recsae._fast.grouped.ColumnGrouper.group`) and
-passes them to :meth:`LazyAdam.use_rows`; :meth:`LazyAdam.zero_grad` finds them itself.
+passes them to :meth:`LazyAdam.use_rows`.
 """
 
 from __future__ import annotations
@@ -25,15 +26,14 @@ import numpy as np
 
 from recsae._fast.flat_optim import ADAM_BETAS, ADAM_EPS, _adam
 from recsae._fast.kernels import jit_kernel
-from recsae._fast.rows import SparseRows
 from recsae._fast.sparse import FlatNet
 
 
 class LazyAdam:
-    """The optimizer and the gradient zeroing of one FlatNet's training.
-
-    Call :meth:`zero_grad` with a minibatch before
-    ``net.minibatch_gradients(data, rows, zero_grad=False)``, then :meth:`step`.
+    """The optimizer of one FlatNet's training, with the column-grouped kernel
+    (:class:`recsae._fast.grouped.ColumnGrouper`): per minibatch, :meth:`use_rows` with the
+    rows :meth:`~recsae._fast.grouped.ColumnGrouper.group` lists, the gradients, then
+    :meth:`step`.
     """
 
     def __init__(self, net: FlatNet, weight_decay: float = 0.0) -> None:
@@ -50,27 +50,14 @@ class LazyAdam:
         n_in, n_out = int(sizes[0]), int(sizes[-1])
         self.in_rows = np.zeros(n_in, dtype=np.int64)    # the touched rows, first n_in_rows
         self.out_rows = np.zeros(n_out, dtype=np.int64)
-        self.in_stamp = np.zeros(n_in, dtype=np.int64)   # last batch that touched a row
-        self.out_stamp = np.zeros(n_out, dtype=np.int64)
         self.n_in_rows = self.n_out_rows = 0
-
-    def zero_grad(self, data: SparseRows, rows: np.ndarray) -> None:
-        """Find the rows the minibatch ``rows`` touches and zero their gradient, and the
-        dense part's."""
-        net, stamp = self.net, self.steps + 1
-        self.n_in_rows, self.n_out_rows = _touch(
-            net.grad, data.indptr, data.cols, data.scored_indptr, data.scored_cols,
-            np.ascontiguousarray(rows, dtype=np.int64), self.in_stamp, self.out_stamp, stamp,
-            self.in_rows, self.out_rows, int(net.w_off[0]), int(net.sizes[1]),
-            int(net.w_off[self.last]), int(net.sizes[self.last]), int(net.b_off[self.last]),
-            self.dense_lo, self.dense_hi)
 
     def use_rows(self, in_rows: np.ndarray, out_rows: np.ndarray) -> None:
         """Set the rows the next :meth:`step` updates, the first layer's ``in_rows`` and
         the output layer's ``out_rows`` (sorted, each once: what
         :meth:`recsae._fast.grouped.ColumnGrouper.group` lists), and zero the dense part's
-        gradient. Unlike :meth:`zero_grad` it leaves those rows' gradient alone: the
-        grouped kernel writes each of them whole."""
+        gradient. Those rows' gradient is left alone: the grouped kernel writes each of
+        them whole."""
         self.n_in_rows, self.n_out_rows = in_rows.size, out_rows.size
         self.in_rows[:in_rows.size], self.out_rows[:out_rows.size] = in_rows, out_rows
         self.net.grad[self.dense_lo:self.dense_hi] = 0.0
@@ -93,54 +80,6 @@ class LazyAdam:
                           int(net.sizes[1]), -1, in_rows, *consts)
         _sparse_adam_rows(param, grad, self.first, self.second, int(net.w_off[self.last]),
                           int(net.sizes[self.last]), int(net.b_off[self.last]), out_rows, *consts)
-
-
-@jit_kernel
-def _touch(grad, indptr, cols, scored_indptr, scored_cols, rows, in_stamp, out_stamp, stamp,
-           in_rows, out_rows, w_in_off, w_in_width, w_out_off, w_out_width, b_out_off,
-           dense_lo, dense_hi):  # pragma: no cover - compiled
-    """List each input column present in ``rows`` and each output column scored there
-    once, in order (``*_stamp`` marks a row touched by batch ``stamp``), zero those rows'
-    gradient and ``grad[dense_lo:dense_hi]``; return how many of each. O(entries of the
-    batch + columns): never O(columns x hidden width)."""
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        for k in range(indptr[r], indptr[r + 1]):
-            in_stamp[cols[k]] = stamp
-        for k in range(scored_indptr[r], scored_indptr[r + 1]):
-            out_stamp[scored_cols[k]] = stamp
-    # The marked rows in order (one pass over the stamps, not over the weights: the
-    # updates then walk the arrays forwards), their gradient zeroed.
-    n_in = 0
-    for c in range(in_stamp.shape[0]):
-        if in_stamp[c] == stamp:
-            in_rows[n_in] = c
-            n_in += 1
-    n_out = 0
-    for c in range(out_stamp.shape[0]):
-        if out_stamp[c] == stamp:
-            out_rows[n_out] = c
-            n_out += 1
-    _zero_rows(grad, in_rows[:n_in], out_rows[:n_out], w_in_off, w_in_width, w_out_off,
-               w_out_width, b_out_off, dense_lo, dense_hi)
-    return n_in, n_out
-
-
-@jit_kernel
-def _zero_rows(grad, in_rows, out_rows, w_in_off, w_in_width, w_out_off, w_out_width,
-               b_out_off, dense_lo, dense_hi):  # pragma: no cover - compiled
-    """Zero the gradient of the first layer's rows ``in_rows``, of the output layer's rows
-    (weight and bias) ``out_rows`` and ``grad[dense_lo:dense_hi]``."""
-    for c in in_rows:
-        start = w_in_off + c * w_in_width
-        for j in range(start, start + w_in_width):
-            grad[j] = 0.0
-    for c in out_rows:
-        start = w_out_off + c * w_out_width
-        for j in range(start, start + w_out_width):
-            grad[j] = 0.0
-        grad[b_out_off + c] = 0.0
-    grad[dense_lo:dense_hi] = 0.0
 
 
 @jit_kernel

@@ -126,13 +126,11 @@ class FlatNet:
         return masks
 
     def minibatch_gradients(self, data: SparseRows, rows: np.ndarray,
-                            masks: np.ndarray | None = None,
-                            zero_grad: bool = True) -> tuple[float, int]:
+                            masks: np.ndarray | None = None) -> tuple[float, int]:
         """Set :attr:`grad` to the gradient of the mean squared error over the scored
         ratings of ``rows`` (int64 ``[batch]`` indices into ``data``); return the sum of
         squared errors (float64) and how many ratings were scored. ``masks``: dropout
-        masks from :meth:`dropout_masks` (default: drawn here). ``zero_grad=False``: the
-        caller has zeroed what the batch writes (:mod:`recsae._fast.lazy_adam`)."""
+        masks from :meth:`dropout_masks` (default: drawn here)."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         self._check(data, rows)
         if masks is None:
@@ -143,7 +141,7 @@ class FlatNet:
         return _gradients(self.theta, self.grad, self.sizes, self.w_off, self.b_off,
                           self.activation, data.indptr, data.cols, data.vals,
                           data.scored_indptr, data.scored_cols, data.scored_vals, rows,
-                          self.act, self.hid, masks, self.wt, self.gbuf, zero_grad)
+                          self.act, self.hid, masks, self.wt, self.gbuf)
 
     def _check(self, data: SparseRows, rows: np.ndarray) -> None:
         """Refuse what the kernels would read or write out of bounds (numba does not
@@ -274,15 +272,13 @@ def _forward_hidden(theta, sizes, w_off, b_off, code, indptr, cols, vals, rows, 
 @jit_kernel
 def _gradients(theta, grad, sizes, w_off, b_off, code, indptr, cols, vals,
                scored_indptr, scored_cols, scored_vals, rows, act, hid, masks, wt,
-               gbuf, zero_grad):  # pragma: no cover - compiled
-    """The whole minibatch step but the optimizer: ``grad`` (zeroed first, or by the
-    caller: ``zero_grad`` False) gets the
+               gbuf):  # pragma: no cover - compiled
+    """The whole minibatch step but the optimizer: ``grad`` (zeroed first) gets the
     gradient of ``sum(diff ** 2) / count`` over the scored entries of ``rows``
     (``diff = output - target``); returns ``(sum(diff ** 2), count)``, the sum in float64
     in entry order."""
     n_rows, last = rows.shape[0], sizes.shape[0] - 2  # last: the output layer's index
-    if zero_grad:
-        grad[:] = 0.0
+    grad[:] = 0.0
     count = 0
     for i in range(n_rows):
         count += scored_indptr[rows[i] + 1] - scored_indptr[rows[i]]
